@@ -1,0 +1,528 @@
+//! The state machine: admission, recording and transitions on a handful of atomic words.
+//!
+//! The whole state is
+//! - the state word ([`Word`]): state, generation and a "transition in progress" bit;
+//! - `since`: when the current generation began, in nanoseconds after `base`, published
+//!   seqlock-style under the busy bit of the state word;
+//! - five count words, each tagged with the generation it belongs to (see `counts.rs`).
+//!
+//! Admission and recording are a load of the state word and one compare-and-swap on a
+//! count word; no lock is taken and nothing is allocated. A transition is won by exactly
+//! one caller with a compare-and-swap on the state word, so each transition happens once
+//! and is followed by exactly one hook call.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::builder::{Builder, Hook, Settings};
+use crate::counts::{
+    self, FAILURES, IGNORED, REQUESTS, STREAK, SUCCESSES, WORDS, incremented, split_streak,
+    streak_after,
+};
+use crate::state::Word;
+use crate::sync::{AtomicU64, Ordering, fence};
+use crate::{BreakerError, Counts, Name, Outcome, Permit, State};
+
+/// The state word as read, with the start of its generation when it could be read
+/// consistently (it cannot while a transition is being published).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View {
+    pub(crate) word: Word,
+    pub(crate) since: Option<u64>,
+}
+
+/// What became of an attempt to change a count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Update {
+    /// Applied; the new value.
+    Applied(u64),
+    /// The change function declined (the half-open budget is taken).
+    Refused,
+    /// The generation has moved on; nothing was changed.
+    Stale,
+}
+
+/// Reads the clock at most once, when first asked.
+struct LazyNow<F> {
+    clock: F,
+    now: Option<u64>,
+}
+
+impl<F: FnMut() -> u64> LazyNow<F> {
+    fn get(&mut self) -> u64 {
+        *self.now.get_or_insert_with(&mut self.clock)
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The shared state of one breaker.
+pub(crate) struct Core {
+    word: AtomicU64,
+    since: AtomicU64,
+    counters: [AtomicU64; WORDS],
+    base: Instant,
+    reset_ns: u64,
+    interval_ns: Option<u64>,
+    pub(crate) name: Name,
+    pub(crate) settings: Settings,
+    hook: Option<Hook>,
+}
+
+impl Core {
+    pub(crate) fn new(builder: Builder) -> Core {
+        let Builder {
+            name,
+            settings,
+            hook,
+        } = builder;
+        Core {
+            word: AtomicU64::new(Word::INITIAL.0),
+            since: AtomicU64::new(0),
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            base: Instant::now(),
+            reset_ns: nanos(settings.reset_timeout),
+            interval_ns: settings.interval.map(nanos),
+            name,
+            settings,
+            hook,
+        }
+    }
+
+    /// Nanoseconds since the breaker was created, on tokio's clock.
+    pub(crate) fn now(&self) -> u64 {
+        nanos(Instant::now().saturating_duration_since(self.base))
+    }
+
+    fn generation(&self) -> u64 {
+        Word(self.word.load(Ordering::Acquire)).generation()
+    }
+
+    /// The state word and, unless a transition is being published, its generation's start.
+    pub(crate) fn view(&self) -> View {
+        loop {
+            let word = Word(self.word.load(Ordering::Acquire));
+            if word.busy() {
+                return View { word, since: None };
+            }
+            let since = self.since.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            // A changed word means a transition completed meanwhile: someone made
+            // progress, so retrying keeps this lock-free.
+            if self.word.load(Ordering::Relaxed) == word.0 {
+                return View {
+                    word,
+                    since: Some(since),
+                };
+            }
+        }
+    }
+
+    /// Applies `change` to count `index` of `generation`, unless the generation is over.
+    pub(crate) fn update(
+        &self,
+        index: usize,
+        generation: u64,
+        change: impl Fn(u64) -> Option<u64>,
+    ) -> Update {
+        let cell = &self.counters[index];
+        let mut current = cell.load(Ordering::Relaxed);
+        loop {
+            let value = match counts::unpack(current, generation) {
+                Some(value) => value,
+                // The word still holds an older generation's count: it reads as zero,
+                // but only the current generation may claim it.
+                None if self.generation() == generation => 0,
+                None => return Update::Stale,
+            };
+            let Some(new) = change(value) else {
+                return Update::Refused;
+            };
+            match cell.compare_exchange_weak(
+                current,
+                counts::pack(generation, new),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Update::Applied(new),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn value(&self, index: usize, generation: u64) -> u64 {
+        counts::unpack(self.counters[index].load(Ordering::Acquire), generation).unwrap_or(0)
+    }
+
+    pub(crate) fn counts_of(&self, generation: u64) -> Counts {
+        counts::from_values(std::array::from_fn(|i| self.value(i, generation)))
+    }
+
+    /// Admits a call or says why not; on success returns the admitting generation.
+    pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<u64, BreakerError> {
+        let mut clock = LazyNow { clock, now: None };
+        loop {
+            let view = self.view();
+            let word = view.word;
+            let generation = word.generation();
+            match word.state() {
+                State::Closed => {
+                    if let (Some(interval), Some(since)) = (self.interval_ns, view.since) {
+                        let now = clock.get();
+                        if now >= since.saturating_add(interval) {
+                            self.transition(word, State::Closed, now);
+                            continue;
+                        }
+                    }
+                    if let Update::Applied(_) =
+                        self.update(REQUESTS, generation, |r| Some(incremented(r)))
+                    {
+                        return Ok(generation);
+                    }
+                }
+                State::Open => {
+                    let Some(since) = view.since else {
+                        // The transition to half-open is being published right now.
+                        return Err(self.open_error(Duration::ZERO));
+                    };
+                    let now = clock.get();
+                    let until = since.saturating_add(self.reset_ns);
+                    if now >= until {
+                        self.transition(word, State::HalfOpen, now);
+                        continue;
+                    }
+                    return Err(self.open_error(Duration::from_nanos(until - now)));
+                }
+                State::HalfOpen => {
+                    let ignored = self.value(IGNORED, generation);
+                    let budget = u64::from(self.settings.max_requests);
+                    match self.update(REQUESTS, generation, |r| {
+                        (r.saturating_sub(ignored) < budget).then(|| incremented(r))
+                    }) {
+                        Update::Applied(_) => return Ok(generation),
+                        Update::Refused => {
+                            return Err(BreakerError::HalfOpenFull {
+                                name: self.name.clone(),
+                            });
+                        }
+                        Update::Stale => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_error(&self, retry_after: Duration) -> BreakerError {
+        BreakerError::Open {
+            name: self.name.clone(),
+            retry_after,
+        }
+    }
+
+    /// Records the outcome of a call admitted in `generation`. Outcomes of a generation
+    /// that is over are dropped.
+    pub(crate) fn record(&self, generation: u64, outcome: Outcome, clock: impl FnOnce() -> u64) {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.generation() != generation {
+            return;
+        }
+        let failed = match outcome {
+            Outcome::Ignored => {
+                self.update(IGNORED, generation, |v| Some(incremented(v)));
+                return;
+            }
+            Outcome::Success => false,
+            Outcome::Failure => true,
+        };
+        let total = if failed { FAILURES } else { SUCCESSES };
+        let Update::Applied(total) = self.update(total, generation, |v| Some(incremented(v)))
+        else {
+            return;
+        };
+        let Update::Applied(streak) =
+            self.update(STREAK, generation, |s| Some(streak_after(s, failed)))
+        else {
+            return;
+        };
+        let (consecutive_successes, consecutive_failures) = split_streak(streak);
+        let to = match (word.state(), failed) {
+            (State::HalfOpen, true) => State::Open,
+            (State::HalfOpen, false)
+                if consecutive_successes >= u64::from(self.settings.max_requests) =>
+            {
+                State::Closed
+            }
+            (State::Closed, true) => {
+                // The counts as this failure left them: its own updates are exact, the
+                // others are read now.
+                let mut counts = self.counts_of(generation);
+                counts.total_failures = counts.total_failures.max(total);
+                counts.consecutive_successes = consecutive_successes;
+                counts.consecutive_failures = consecutive_failures;
+                if !self.settings.trip_policy.should_trip(&counts) {
+                    return;
+                }
+                State::Open
+            }
+            _ => return,
+        };
+        self.transition(word, to, clock());
+    }
+
+    /// Takes an admitted call that will never finish out of the counts again: in
+    /// half-open this gives its probe slot back.
+    pub(crate) fn cancel(&self, generation: u64) {
+        if self.generation() == generation {
+            self.update(REQUESTS, generation, |r| Some(r.saturating_sub(1)));
+        }
+    }
+
+    /// Moves from `from` (as read) to a new generation in state `to`, starting at `now`.
+    /// Returns `false` if someone else changed the state word first.
+    pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> bool {
+        if from.busy()
+            || self
+                .word
+                .compare_exchange(
+                    from.0,
+                    from.claimed().0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return false;
+        }
+        // Seqlock write: the busy bit is visible before the new start time.
+        fence(Ordering::Release);
+        // Starts never go backwards, even if `now` was read a while ago.
+        let since = self.since.load(Ordering::Relaxed).max(now);
+        self.since.store(since, Ordering::Relaxed);
+        let next = from.next(to);
+        self.word.store(next.0, Ordering::Release);
+        // Retag the counts so that none keeps an ancient generation's tag, which 2^24
+        // generations later would read as current. A failed exchange means a newer
+        // count was just written, which is recent enough.
+        for cell in &self.counters {
+            let current = cell.load(Ordering::Relaxed);
+            if counts::unpack(current, next.generation()).is_none() {
+                let _ = cell.compare_exchange(
+                    current,
+                    counts::pack(next.generation(), 0),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        if from.state() != to {
+            self.notify(from.state(), to);
+        }
+        true
+    }
+
+    fn notify(&self, from: State, to: State) {
+        let Some(hook) = &self.hook else { return };
+        if std::thread::panicking() {
+            // A transition recorded while a call unwinds: a second panic from the hook
+            // would abort the process, so it is contained (and reported by the panic hook).
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(&self.name, from, to)));
+        } else {
+            hook(&self.name, from, to);
+        }
+    }
+
+    /// The state word after applying any transition that time alone causes (Open to
+    /// HalfOpen once `reset_timeout` has elapsed, interval resets in Closed).
+    pub(crate) fn look(&self, now: u64) -> View {
+        loop {
+            let view = self.view();
+            let Some(since) = view.since else {
+                return view;
+            };
+            let due = match view.word.state() {
+                State::Open => {
+                    (now >= since.saturating_add(self.reset_ns)).then_some(State::HalfOpen)
+                }
+                State::Closed => self
+                    .interval_ns
+                    .filter(|i| now >= since.saturating_add(*i))
+                    .map(|_| State::Closed),
+                State::HalfOpen => None,
+            };
+            match due {
+                Some(to) => {
+                    self.transition(view.word, to, now);
+                }
+                None => return view,
+            }
+        }
+    }
+
+    pub(crate) fn retry_after(&self, view: View, now: u64) -> Option<Duration> {
+        match (view.word.state(), view.since) {
+            (State::Open, Some(since)) => Some(Duration::from_nanos(
+                since.saturating_add(self.reset_ns).saturating_sub(now),
+            )),
+            (State::Open, None) => Some(Duration::ZERO),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        crate::registry::remove(self);
+    }
+}
+
+/// A circuit breaker. Cheap to clone: clones share one breaker.
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_runtime::{BreakerError, CircuitBreaker, State};
+///
+/// #[derive(Debug)]
+/// enum AppError { Breaker(BreakerError), Down }
+/// impl From<BreakerError> for AppError {
+///     fn from(e: BreakerError) -> Self { AppError::Breaker(e) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = CircuitBreaker::builder("doc-example")
+///     .timeout(Duration::from_secs(2))
+///     .trip_policy(breaker_runtime::TripPolicy::ConsecutiveFailures(2))
+///     .build()?;
+///
+/// let ok: Result<u32, AppError> = breaker.call(async { Ok(7) }).await;
+/// assert_eq!(ok.unwrap(), 7);
+///
+/// for _ in 0..2 {
+///     let _ = breaker.call(async { Err::<u32, _>(AppError::Down) }).await;
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let rejected = breaker.call(async { Ok::<u32, AppError>(1) }).await;
+/// assert!(matches!(rejected, Err(AppError::Breaker(BreakerError::Open { .. }))));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    pub(crate) core: Arc<Core>,
+}
+
+impl CircuitBreaker {
+    /// Starts building a breaker with this name. See [`Builder`].
+    pub fn builder(name: impl Into<Name>) -> Builder {
+        Builder::new(name)
+    }
+
+    /// The breaker's name.
+    #[must_use]
+    pub fn name(&self) -> &Name {
+        &self.core.name
+    }
+
+    /// The breaker's settings.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.core.settings
+    }
+
+    /// The current state. Looking moves an open breaker whose `reset_timeout` has elapsed
+    /// to half-open, and clears the counts of a closed one whose `interval` has elapsed.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.core.look(self.core.now()).word.state()
+    }
+
+    /// The counts of the current generation (after the same time-driven transitions as
+    /// [`state`](Self::state)).
+    #[must_use]
+    pub fn counts(&self) -> Counts {
+        let view = self.core.look(self.core.now());
+        self.core.counts_of(view.word.generation())
+    }
+
+    /// How long until an open breaker admits a probe; `None` unless it is open.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        let now = self.core.now();
+        self.core.retry_after(self.core.look(now), now)
+    }
+
+    /// State, counts and settings in one consistent look.
+    #[must_use]
+    pub fn snapshot(&self) -> crate::Snapshot {
+        let now = self.core.now();
+        let view = self.core.look(now);
+        crate::Snapshot {
+            name: self.core.name.clone(),
+            state: view.word.state(),
+            counts: self.core.counts_of(view.word.generation()),
+            retry_after: self.core.retry_after(view, now),
+            settings: self.core.settings,
+        }
+    }
+
+    /// Asks to run one call. The returned [`Permit`] records the call's outcome; dropped
+    /// without recording, it records nothing (and gives a half-open probe slot back).
+    ///
+    /// # Errors
+    /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
+    pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
+        let generation = self.core.acquire(|| self.core.now())?;
+        Ok(Permit::new(&self.core, generation))
+    }
+
+    /// Runs `fut` through the breaker: rejected at once when open, raced against the
+    /// deadline when a `timeout` is set, and its outcome recorded (`Ok` is a success,
+    /// `Err` a failure).
+    ///
+    /// Admission happens when the returned future is first polled. Dropping the future
+    /// records nothing; a panic inside `fut` counts as a failure and keeps unwinding.
+    ///
+    /// # Errors
+    /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
+    pub async fn call<F, T, E>(&self, fut: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+    {
+        self.call_with(fut, Outcome::of).await
+    }
+
+    /// Like [`call`](Self::call), with a custom classification of the result.
+    ///
+    /// # Errors
+    /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
+    pub async fn call_with<F, T, E, C>(&self, fut: F, classify: C) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+        C: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        match self.try_acquire() {
+            Ok(permit) => permit.run_with(fut, classify).await,
+            Err(rejected) => Err(E::from(rejected)),
+        }
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let view = self.core.view();
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.core.name)
+            .field("state", &view.word.state())
+            .field("counts", &self.core.counts_of(view.word.generation()))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,329 @@
+//! Building a breaker: the settings, their validation, and the errors for bad ones.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{CircuitBreaker, Name, State, TripPolicy};
+
+/// The function called after every state change, with the breaker's name, the old and
+/// the new state.
+pub(crate) type Hook = Arc<dyn Fn(&str, State, State) + Send + Sync>;
+
+/// The settings of a breaker, as the [`Builder`] collects them.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Deadline for each admitted call; `None` runs calls without a deadline.
+    pub timeout: Option<Duration>,
+    /// Half-open probe budget, and the consecutive successes that close the breaker.
+    pub max_requests: u32,
+    /// In the closed state, clear the counts every `interval`; `None` never clears them.
+    pub interval: Option<Duration>,
+    /// How long the breaker stays open before it admits a probe.
+    pub reset_timeout: Duration,
+    /// When the closed breaker trips open.
+    pub trip_policy: TripPolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timeout: None,
+            max_requests: 1,
+            interval: None,
+            reset_timeout: Duration::from_secs(60),
+            trip_policy: TripPolicy::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The first setting in which `self` and `other` differ, for conflict messages.
+    pub(crate) fn difference(&self, other: &Settings) -> Option<&'static str> {
+        if self.timeout != other.timeout {
+            Some("timeout")
+        } else if self.max_requests != other.max_requests {
+            Some("max_requests")
+        } else if self.interval != other.interval {
+            Some("interval")
+        } else if self.reset_timeout != other.reset_timeout {
+            Some("reset_timeout")
+        } else if !self.trip_policy.same_setting(&other.trip_policy) {
+            Some("the trip policy")
+        } else {
+            None
+        }
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        if self.max_requests == 0 {
+            return Err(BuildError::ZeroMaxRequests);
+        }
+        for (setting, value) in [
+            ("timeout", self.timeout),
+            ("interval", self.interval),
+            ("reset_timeout", Some(self.reset_timeout)),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err(BuildError::ZeroDuration { setting });
+            }
+        }
+        match self.trip_policy {
+            TripPolicy::ConsecutiveFailures(0) => Err(BuildError::ZeroConsecutiveFailures),
+            TripPolicy::FailureRatio { ratio, .. } if !(ratio > 0.0 && ratio <= 1.0) => {
+                Err(BuildError::FailureRatioOutOfRange { ratio })
+            }
+            TripPolicy::FailureRatio {
+                min_requests: 0, ..
+            } => Err(BuildError::ZeroMinRequests),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A setting that [`Builder::build`] refused, with what to do instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The name is empty.
+    #[error("a circuit breaker needs a non-empty name; it appears in errors, hooks and the registry")]
+    EmptyName,
+    /// A live breaker already has this name.
+    #[error(
+        "a circuit breaker named \"{name}\" already exists; give each breaker a unique name, or look the existing one up with `registry::get`"
+    )]
+    NameTaken {
+        /// The name asked for.
+        name: Name,
+    },
+    /// `max_requests` was zero.
+    #[error(
+        "max_requests must be at least 1: it is the number of probe calls a half-open breaker admits"
+    )]
+    ZeroMaxRequests,
+    /// `TripPolicy::ConsecutiveFailures(0)`.
+    #[error("consecutive failures must be at least 1: with 0 the breaker could never stay closed")]
+    ZeroConsecutiveFailures,
+    /// The failure ratio was not in (0, 1].
+    #[error(
+        "failure ratio must be in (0, 1], got {ratio}; 0.5 trips when half of the counted calls failed"
+    )]
+    FailureRatioOutOfRange {
+        /// The ratio given.
+        ratio: f64,
+    },
+    /// `min_requests` of the failure-ratio policy was zero.
+    #[error("min_requests must be at least 1")]
+    ZeroMinRequests,
+    /// A duration setting was zero.
+    #[error(
+        "{setting} must be longer than zero; leave it unset for the default or for no {setting}"
+    )]
+    ZeroDuration {
+        /// Which setting.
+        setting: &'static str,
+    },
+}
+
+/// Builds a [`CircuitBreaker`]. Every setting has a default; `build` validates them.
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker_runtime::{CircuitBreaker, TripPolicy};
+///
+/// let breaker = CircuitBreaker::builder("inventory")
+///     .timeout(Duration::from_secs(2))
+///     .max_requests(3)
+///     .reset_timeout(Duration::from_secs(30))
+///     .trip_policy(TripPolicy::FailureRatio { ratio: 0.5, min_requests: 10 })
+///     .build()?;
+/// assert_eq!(breaker.name(), "inventory");
+/// # Ok::<(), breaker_runtime::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    pub(crate) name: Name,
+    pub(crate) settings: Settings,
+    pub(crate) hook: Option<Hook>,
+}
+
+impl Builder {
+    /// A builder with the default settings: no deadline, `max_requests` 1, no interval,
+    /// `reset_timeout` 60s, trip after 5 consecutive failures.
+    pub fn new(name: impl Into<Name>) -> Builder {
+        Builder {
+            name: name.into(),
+            settings: Settings::default(),
+            hook: None,
+        }
+    }
+
+    /// Deadline for each admitted call. A call past it is dropped, counts as a failure and
+    /// returns [`BreakerError::Timeout`](crate::BreakerError::Timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Builder {
+        self.settings.timeout = Some(timeout);
+        self
+    }
+
+    /// Half-open probe budget, and the consecutive successes that close the breaker.
+    pub fn max_requests(mut self, max_requests: u32) -> Builder {
+        self.settings.max_requests = max_requests;
+        self
+    }
+
+    /// In the closed state, clear the counts whenever `interval` has elapsed since the
+    /// current generation began.
+    pub fn interval(mut self, interval: Duration) -> Builder {
+        self.settings.interval = Some(interval);
+        self
+    }
+
+    /// How long the breaker stays open before admitting a probe.
+    pub fn reset_timeout(mut self, reset_timeout: Duration) -> Builder {
+        self.settings.reset_timeout = reset_timeout;
+        self
+    }
+
+    /// When the closed breaker trips open.
+    pub fn trip_policy(mut self, policy: TripPolicy) -> Builder {
+        self.settings.trip_policy = policy;
+        self
+    }
+
+    /// All settings at once.
+    pub fn settings(mut self, settings: Settings) -> Builder {
+        self.settings = settings;
+        self
+    }
+
+    /// Called after every state change with the breaker's name, the old and the new state.
+    ///
+    /// The hook runs on the thread of the call that caused the transition, after the
+    /// transition is complete and with no lock held, so it may read the breaker. Keep it
+    /// short. A panic in the hook reaches the caller whose call caused the transition; the
+    /// breaker is already consistent by then.
+    pub fn on_state_change<F>(mut self, hook: F) -> Builder
+    where
+        F: Fn(&str, State, State) + Send + Sync + 'static,
+    {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Validates the settings, creates the breaker and registers it in the
+    /// [`registry`](crate::registry) under its name.
+    ///
+    /// # Errors
+    /// A [`BuildError`] for an invalid setting or a name that a live breaker already has.
+    pub fn build(self) -> Result<CircuitBreaker, BuildError> {
+        self.check()?;
+        crate::registry::insert(self)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), BuildError> {
+        if self.name.is_empty() {
+            return Err(BuildError::EmptyName);
+        }
+        self.settings.validate()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("on_state_change", &self.hook.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(b: Builder) -> BuildError {
+        b.check().unwrap_err()
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        assert_eq!(err(Builder::new("")), BuildError::EmptyName);
+        assert_eq!(
+            err(Builder::new("a").max_requests(0)),
+            BuildError::ZeroMaxRequests
+        );
+        assert_eq!(
+            err(Builder::new("a").timeout(Duration::ZERO)),
+            BuildError::ZeroDuration { setting: "timeout" }
+        );
+        assert_eq!(
+            err(Builder::new("a").interval(Duration::ZERO)),
+            BuildError::ZeroDuration {
+                setting: "interval"
+            }
+        );
+        assert_eq!(
+            err(Builder::new("a").reset_timeout(Duration::ZERO)),
+            BuildError::ZeroDuration {
+                setting: "reset_timeout"
+            }
+        );
+        assert_eq!(
+            err(Builder::new("a").trip_policy(TripPolicy::ConsecutiveFailures(0))),
+            BuildError::ZeroConsecutiveFailures
+        );
+        for ratio in [0.0, -0.5, 1.5, f64::NAN] {
+            let e = err(Builder::new("a").trip_policy(TripPolicy::FailureRatio {
+                ratio,
+                min_requests: 1,
+            }));
+            assert!(
+                matches!(e, BuildError::FailureRatioOutOfRange { .. }),
+                "{ratio}"
+            );
+        }
+        assert_eq!(
+            err(Builder::new("a").trip_policy(TripPolicy::FailureRatio {
+                ratio: 1.0,
+                min_requests: 0
+            })),
+            BuildError::ZeroMinRequests
+        );
+    }
+
+    #[test]
+    fn good_settings_pass() {
+        let b = Builder::new("a")
+            .timeout(Duration::from_nanos(1))
+            .interval(Duration::from_secs(1))
+            .max_requests(u32::MAX)
+            .trip_policy(TripPolicy::FailureRatio {
+                ratio: 1.0,
+                min_requests: 1,
+            });
+        assert!(b.check().is_ok());
+        assert!(format!("{b:?}").contains("FailureRatio"));
+    }
+
+    #[test]
+    fn error_messages_say_how_to_fix() {
+        let msg = BuildError::FailureRatioOutOfRange { ratio: 1.5 }.to_string();
+        assert!(msg.contains("(0, 1]") && msg.contains("1.5"), "{msg}");
+        let msg = BuildError::ZeroDuration { setting: "timeout" }.to_string();
+        assert!(msg.contains("timeout must be longer than zero"), "{msg}");
+    }
+
+    #[test]
+    fn differences_are_named() {
+        let a = Settings::default();
+        let mut b = a;
+        assert_eq!(a.difference(&b), None);
+        b.timeout = Some(Duration::from_secs(1));
+        assert_eq!(a.difference(&b), Some("timeout"));
+        let mut c = a;
+        c.trip_policy = TripPolicy::ConsecutiveFailures(2);
+        assert_eq!(a.difference(&c), Some("the trip policy"));
+    }
+}

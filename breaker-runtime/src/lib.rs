@@ -1,0 +1,92 @@
+//! The runtime of [`breaker`](https://docs.rs/breaker): the circuit-breaker state machine,
+//! the deadline, the errors and the registry. Most users reach it through the
+//! `#[circuit_breaker]` attribute of the `breaker` crate; this crate is the same breaker
+//! by hand, for breakers made at run time and for integrations.
+//!
+//! ```
+//! use std::time::Duration;
+//! use breaker_runtime::{BreakerError, CircuitBreaker, State, TripPolicy};
+//!
+//! #[derive(Debug)]
+//! enum FetchError { Breaker(BreakerError), Http(u16) }
+//! impl From<BreakerError> for FetchError {
+//!     fn from(e: BreakerError) -> Self { FetchError::Breaker(e) }
+//! }
+//!
+//! async fn fetch(status: u16) -> Result<String, FetchError> {
+//!     if status == 200 { Ok("body".into()) } else { Err(FetchError::Http(status)) }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let breaker = CircuitBreaker::builder("upstream")
+//!     .timeout(Duration::from_secs(2))
+//!     .trip_policy(TripPolicy::ConsecutiveFailures(3))
+//!     .reset_timeout(Duration::from_secs(10))
+//!     .build()?;
+//!
+//! assert!(breaker.call(fetch(200)).await.is_ok());
+//! for _ in 0..3 {
+//!     assert!(matches!(breaker.call(fetch(503)).await, Err(FetchError::Http(503))));
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! match breaker.call(fetch(200)).await {
+//!     Err(FetchError::Breaker(e @ BreakerError::Open { .. })) => println!("{e}"),
+//!     other => panic!("expected a rejection, got {other:?}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it behaves
+//!
+//! The semantics are sony/gobreaker's. A breaker is **closed** (calls run and their
+//! outcomes are counted), **open** (calls are rejected at once with
+//! [`BreakerError::Open`]) or **half-open** (up to `max_requests` probe calls run; one
+//! failure re-opens it, `max_requests` consecutive successes close it).
+//!
+//! Counts belong to a *generation*. Every state change, and every `interval` reset while
+//! closed, starts a new generation with zeroed counts; a call's outcome is recorded only
+//! if its generation is still current, so a slow call admitted before a trip can never
+//! change the counts after it.
+//!
+//! Time is [`tokio::time::Instant`], read only at call sites (no background task), so
+//! tests run on tokio's paused clock. A duration has elapsed when
+//! `now >= start + duration`.
+//!
+//! A call dropped before it finishes records nothing and gives its half-open slot back; a
+//! call that panics counts as a failure and keeps unwinding; a call past its deadline is
+//! dropped, counts as a failure and returns [`BreakerError::Timeout`].
+//!
+//! # Concurrency
+//!
+//! Admission and recording are a few atomic operations on the breaker's own words: no
+//! lock, no allocation. Each transition is won by exactly one caller with a
+//! compare-and-swap, and exactly one [`on_state_change`](Builder::on_state_change) call
+//! follows it, made with no lock held. Counts are tagged with the low 24 bits of their
+//! generation; an outcome is also checked against the full generation just before it is
+//! applied, so only a call that sleeps inside that check while 16 million transitions
+//! happen could be miscounted.
+
+#![deny(unsafe_code)]
+
+mod breaker;
+mod builder;
+mod counts;
+mod error;
+mod name;
+mod permit;
+mod policy;
+pub mod registry;
+mod state;
+mod sync;
+
+pub use breaker::CircuitBreaker;
+pub use builder::{BuildError, Builder, Settings};
+pub use counts::Counts;
+pub use error::BreakerError;
+pub use name::Name;
+pub use permit::Permit;
+pub use policy::{Outcome, TripPolicy};
+pub use registry::Snapshot;
+pub use state::State;

@@ -1,0 +1,168 @@
+//! The permit for one admitted call, and running a future under it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::breaker::Core;
+use crate::{BreakerError, Outcome};
+
+/// Permission to run one call, from [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire).
+///
+/// Record the call's outcome with [`success`](Self::success), [`failure`](Self::failure),
+/// [`ignore`](Self::ignore) or [`record`](Self::record), or hand the call to
+/// [`run`](Self::run). A permit dropped without an outcome records nothing and gives a
+/// half-open probe slot back, so cancelled calls can never wedge the breaker; one dropped
+/// while its thread panics records a failure.
+///
+/// ```
+/// use breaker_runtime::{BreakerError, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::builder("permit-example").build()?;
+/// match breaker.try_acquire() {
+///     Ok(permit) => {
+///         let worked = true; // call the dependency here
+///         if worked { permit.success() } else { permit.failure() }
+///     }
+///     Err(rejected) => eprintln!("not calling: {rejected}"),
+/// }
+/// assert_eq!(breaker.counts().total_successes, 1);
+/// # Ok::<(), breaker_runtime::BuildError>(())
+/// ```
+#[must_use = "a permit records nothing unless its outcome is recorded"]
+pub struct Permit<'a> {
+    core: &'a Core,
+    generation: u64,
+    armed: bool,
+}
+
+impl<'a> Permit<'a> {
+    pub(crate) fn new(core: &'a Core, generation: u64) -> Permit<'a> {
+        Permit {
+            core,
+            generation,
+            armed: true,
+        }
+    }
+
+    /// Records the call's outcome.
+    pub fn record(mut self, outcome: Outcome) {
+        self.armed = false;
+        let core = self.core;
+        core.record(self.generation, outcome, || core.now());
+    }
+
+    /// Records a success.
+    pub fn success(self) {
+        self.record(Outcome::Success);
+    }
+
+    /// Records a failure.
+    pub fn failure(self) {
+        self.record(Outcome::Failure);
+    }
+
+    /// Records an ignored outcome: it counts in `total_ignored` only.
+    pub fn ignore(self) {
+        self.record(Outcome::Ignored);
+    }
+
+    /// Runs `fut` under this permit, with the breaker's deadline, and records `Ok` as a
+    /// success and `Err` as a failure. See [`CircuitBreaker::call`](crate::CircuitBreaker::call).
+    ///
+    /// # Errors
+    /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
+    pub async fn run<F, T, E>(self, fut: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+    {
+        self.run_with(fut, Outcome::of).await
+    }
+
+    /// Like [`run`](Self::run), with a custom classification of the result.
+    ///
+    /// # Errors
+    /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
+    pub async fn run_with<F, T, E, C>(self, fut: F, classify: C) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+        C: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        let core = self.core;
+        let mut slot = Some(self);
+        let guarded = Guarded {
+            fut,
+            slot: &mut slot,
+        };
+        let result = match core.settings.timeout {
+            None => guarded.await,
+            Some(after) => {
+                if let Ok(result) = tokio::time::timeout(after, guarded).await {
+                    result
+                } else {
+                    if let Some(permit) = slot.take() {
+                        permit.failure();
+                    }
+                    return Err(E::from(BreakerError::Timeout {
+                        name: core.name.clone(),
+                        after,
+                    }));
+                }
+            }
+        };
+        if let Some(permit) = slot.take() {
+            // Should `classify` panic, the permit unwinds with it and records a failure.
+            let outcome = classify(&result);
+            permit.record(outcome);
+        }
+        result
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if std::thread::panicking() {
+            self.core
+                .record(self.generation, Outcome::Failure, || self.core.now());
+        } else {
+            self.core.cancel(self.generation);
+        }
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.core.name)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls the call with its permit moved onto the stack, so that a panic in the call
+    /// unwinds through the permit, which then records a failure.
+    struct Guarded<'s, 'a, F> {
+        #[pin]
+        fut: F,
+        slot: &'s mut Option<Permit<'a>>,
+    }
+}
+
+impl<F: Future> Future for Guarded<'_, '_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let permit = this.slot.take();
+        let poll = this.fut.poll(cx);
+        **this.slot = permit;
+        poll
+    }
+}

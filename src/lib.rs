@@ -1,0 +1,46 @@
+//! A circuit breaker for async Rust that you switch on with one attribute.
+//!
+//! ```ignore
+//! use breaker::{circuit_breaker, BreakerError};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum ShopError {
+//!     #[error(transparent)]
+//!     Breaker(#[from] BreakerError),
+//!     #[error("pricing service answered {0}")]
+//!     Status(u16),
+//! }
+//!
+//! #[circuit_breaker(timeout = "2s", max_requests = 3, fallback = cached_price)]
+//! async fn fetch_price(sku: &str) -> Result<u64, ShopError> {
+//!     // call the pricing service here
+//!     if sku.is_empty() { Err(ShopError::Status(400)) } else { Ok(1999) }
+//! }
+//!
+//! async fn cached_price(_sku: &str) -> Result<u64, ShopError> {
+//!     Ok(1899) // the last known price, a default, or enqueue for later
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! assert_eq!(fetch_price("sku-1").await.unwrap(), 1999);
+//! # }
+//! ```
+//!
+//! Every call of `fetch_price` goes through a lazily created static breaker and a 2-second
+//! deadline. When the pricing service slows down or fails, the breaker trips and callers
+//! get `cached_price` at once instead of piling up behind a dying dependency.
+//!
+//! The attribute is documented at `circuit_breaker`; the breaker itself, usable without
+//! the attribute, at [`CircuitBreaker`].
+
+#![deny(unsafe_code)]
+
+pub use breaker_runtime::{
+    BreakerError, BuildError, Builder, CircuitBreaker, Counts, Name, Outcome, Permit, Settings,
+    Snapshot, State, TripPolicy, registry,
+};
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
