@@ -165,8 +165,9 @@ impl Core {
         counts::from_values(std::array::from_fn(|i| self.value(i, generation)))
     }
 
-    /// Admits a call or says why not; on success returns the admitting generation.
-    pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<u64, BreakerError> {
+    /// Admits a call or says why not; on success returns the admitting generation and
+    /// its state.
+    pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<(u64, State), BreakerError> {
         let mut clock = LazyNow { clock, now: None };
         loop {
             let view = self.view();
@@ -184,7 +185,7 @@ impl Core {
                     if let Update::Applied(_) =
                         self.update(REQUESTS, generation, |r| Some(incremented(r)))
                     {
-                        return Ok(generation);
+                        return Ok((generation, State::Closed));
                     }
                 }
                 State::Open => {
@@ -206,7 +207,7 @@ impl Core {
                     match self.update(REQUESTS, generation, |r| {
                         (r.saturating_sub(ignored) < budget).then(|| incremented(r))
                     }) {
-                        Update::Applied(_) => return Ok(generation),
+                        Update::Applied(_) => return Ok((generation, State::HalfOpen)),
                         Update::Refused => {
                             return Err(BreakerError::HalfOpenFull {
                                 name: self.name.clone(),
@@ -478,8 +479,8 @@ impl CircuitBreaker {
     /// # Errors
     /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
     pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
-        let generation = self.core.acquire(|| self.core.now())?;
-        Ok(Permit::new(&self.core, generation))
+        let (generation, state) = self.core.acquire(|| self.core.now())?;
+        Ok(Permit::new(&self.core, generation, state))
     }
 
     /// Runs `fut` through the breaker: rejected at once when open, raced against the

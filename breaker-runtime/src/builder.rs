@@ -87,7 +87,9 @@ impl Settings {
 #[non_exhaustive]
 pub enum BuildError {
     /// The name is empty.
-    #[error("a circuit breaker needs a non-empty name; it appears in errors, hooks and the registry")]
+    #[error(
+        "a circuit breaker needs a non-empty name; it appears in errors, hooks and the registry"
+    )]
     EmptyName,
     /// A live breaker already has this name.
     #[error(

@@ -86,7 +86,11 @@ pub(crate) fn incremented(value: u64) -> u64 {
 pub(crate) fn streak_after(streak: u64, failed: bool) -> u64 {
     let same_kind = (streak & FAILING != 0) == failed;
     let len = if same_kind { streak & STREAK_MAX } else { 0 };
-    let len = if len >= STREAK_MAX { STREAK_MAX } else { len + 1 };
+    let len = if len >= STREAK_MAX {
+        STREAK_MAX
+    } else {
+        len + 1
+    };
     if failed { FAILING | len } else { len }
 }
 

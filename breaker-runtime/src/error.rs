@@ -149,9 +149,7 @@ mod tests {
 
     #[test]
     fn messages_name_the_breaker_and_say_what_to_do() {
-        let e = BreakerError::HalfOpenFull {
-            name: "db".into(),
-        };
+        let e = BreakerError::HalfOpenFull { name: "db".into() };
         assert!(e.to_string().contains("\"db\""));
         assert!(e.to_string().contains("retry"));
         let e = BreakerError::Timeout {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::breaker::Core;
-use crate::{BreakerError, Outcome};
+use crate::{BreakerError, Outcome, State};
 
 /// Permission to run one call, from [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire).
 ///
@@ -34,16 +34,33 @@ use crate::{BreakerError, Outcome};
 pub struct Permit<'a> {
     core: &'a Core,
     generation: u64,
+    state: State,
     armed: bool,
 }
 
 impl<'a> Permit<'a> {
-    pub(crate) fn new(core: &'a Core, generation: u64) -> Permit<'a> {
+    pub(crate) fn new(core: &'a Core, generation: u64, state: State) -> Permit<'a> {
         Permit {
             core,
             generation,
+            state,
             armed: true,
         }
+    }
+
+    /// The state the breaker was in when it admitted this call: `Closed`, or `HalfOpen`
+    /// for a probe.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The generation that admitted this call. Every state change and every interval
+    /// reset starts a new generation; the outcome of a call counts only if its generation
+    /// is still current when it is recorded.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Records the call's outcome.
@@ -141,6 +158,7 @@ impl fmt::Debug for Permit<'_> {
         f.debug_struct("Permit")
             .field("breaker", &self.core.name)
             .field("generation", &self.generation)
+            .field("state", &self.state)
             .finish()
     }
 }

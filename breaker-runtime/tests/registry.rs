@@ -1,0 +1,39 @@
+//! The registry never keeps a hand-made breaker alive (its own test binary, so that no
+//! other test adds breakers while it counts).
+
+use breaker_runtime::{CircuitBreaker, State, registry};
+
+#[test]
+fn breakers_made_per_host_and_dropped_leave_the_registry() {
+    let before = registry::len();
+    let keep = CircuitBreaker::builder("kept").build().unwrap();
+    for round in 0..20 {
+        let per_host: Vec<CircuitBreaker> = (0..500)
+            .map(|i| {
+                CircuitBreaker::builder(format!("host-{round}-{i}.example"))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(registry::len(), before + 1 + 500);
+        assert!(registry::get(&format!("host-{round}-7.example")).is_some());
+        drop(per_host);
+        assert_eq!(
+            registry::len(),
+            before + 1,
+            "dropped breakers must leave the registry"
+        );
+    }
+    assert!(registry::get("host-3-7.example").is_none());
+    let listed = registry::snapshot();
+    assert_eq!(listed.len(), before + 1);
+    assert_eq!(listed[0].name, "kept");
+    assert_eq!(listed[0].state, State::Closed);
+    // A clone keeps the breaker alive; the registry alone does not.
+    let clone = registry::get("kept").unwrap();
+    drop(keep);
+    assert!(registry::get("kept").is_some());
+    drop(clone);
+    assert!(registry::get("kept").is_none());
+    assert_eq!(registry::len(), before);
+}
