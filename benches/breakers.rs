@@ -1,0 +1,398 @@
+//! The hot path of `breaker` next to its peers, measured in one process and one run.
+//!
+//! Every group runs the same trivial `async fn` (it returns `Ok(x)` at once) through each
+//! subject, so the differences are the cost of the breaker itself:
+//!
+//! - `bare`: the function called directly (the baseline), or with
+//!   `tokio::time::timeout` alone in the deadline group;
+//! - `breaker_call`: this project's runtime API, `CircuitBreaker::call`;
+//! - `failsafe`: failsafe 1.3, `futures::CircuitBreaker::call`, consecutive-failures policy;
+//! - `recloser`: recloser 1.4, `AsyncRecloser::call`.
+//!
+//! The peers are configured as closely as their APIs allow: trip after 5 consecutive
+//! failures (recloser has only a failure rate over a ring buffer: a 5-call ring and a rate
+//! of 1.0, which is 5 failures in a row), stay open for the same time, one half-open probe.
+//! Neither peer has a deadline, so in the deadline group they run the call wrapped in
+//! `tokio::time::timeout`, inside the breaker as the deadline must be.
+//!
+//! Single-threaded groups run on tokio's current-thread runtime; the `threads_*` groups run
+//! 1 or 2 tasks on a 2-worker multi-thread runtime, each making every call of the sample
+//! against one shared breaker, and report wall time per call per task.
+//!
+//! Run with `cargo bench --bench breakers`; `scripts/bench-chart.py` turns the results into
+//! the table and chart of BENCHMARKS.md.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use breaker::{BreakerError, CircuitBreaker, State, TripPolicy};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use failsafe::futures::CircuitBreaker as _;
+use tokio::runtime::Runtime;
+use tokio::time::Instant;
+
+/// How long the open breakers stay open: far longer than the whole run.
+const OPEN_FOR: Duration = Duration::from_secs(3600);
+/// How long the closed breakers would stay open (the default `reset_timeout`).
+const RESET: Duration = Duration::from_secs(60);
+/// The deadline of the deadline group; never reached.
+const DEADLINE: Duration = Duration::from_secs(2);
+/// The consecutive failures that trip every breaker here (ours by default).
+const TRIP_AFTER: u32 = 5;
+
+#[derive(Debug)]
+enum BenchError {
+    Breaker(BreakerError),
+    Down,
+    Timeout,
+}
+
+impl From<BreakerError> for BenchError {
+    fn from(e: BreakerError) -> Self {
+        BenchError::Breaker(e)
+    }
+}
+
+/// The protected function: as cheap as an `async fn` can be.
+async fn bare(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+/// A failing call, to trip breakers during setup.
+async fn down() -> Result<u64, BenchError> {
+    Err(BenchError::Down)
+}
+
+/// The deadline the peers get: `tokio::time::timeout` around the call, inside the breaker.
+async fn with_deadline(x: u64) -> Result<u64, BenchError> {
+    tokio::time::timeout(DEADLINE, bare(x))
+        .await
+        .unwrap_or(Err(BenchError::Timeout))
+}
+
+type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+>;
+
+fn failsafe_breaker(open_for: Duration) -> Failsafe {
+    let policy = failsafe::failure_policy::consecutive_failures(
+        TRIP_AFTER,
+        failsafe::backoff::constant(open_for),
+    );
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+fn recloser_breaker(open_for: Duration) -> recloser::AsyncRecloser {
+    recloser::Recloser::custom()
+        .error_rate(1.0)
+        .closed_len(TRIP_AFTER as usize)
+        .half_open_len(1)
+        .open_wait(open_for)
+        .build()
+        .into()
+}
+
+fn our_breaker(name: &'static str, open_for: Duration) -> CircuitBreaker {
+    CircuitBreaker::builder(name)
+        .trip_policy(TripPolicy::ConsecutiveFailures(TRIP_AFTER))
+        .reset_timeout(open_for)
+        .max_requests(1)
+        .build()
+        .expect("valid settings")
+}
+
+fn current_thread() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+fn two_workers() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+/// Trips each breaker with failing calls, and checks that it now rejects.
+fn trip_all(rt: &Runtime, ours: &[&CircuitBreaker], fs: &Failsafe, rc: &recloser::AsyncRecloser) {
+    rt.block_on(async {
+        for breaker in ours {
+            for _ in 0..TRIP_AFTER {
+                let _ = breaker.call(down()).await;
+            }
+            assert_eq!(
+                breaker.state(),
+                State::Open,
+                "{} did not trip",
+                breaker.name()
+            );
+        }
+        for _ in 0..TRIP_AFTER {
+            let _ = fs.call(down()).await;
+        }
+        assert!(matches!(
+            fs.call(bare(1)).await,
+            Err(failsafe::Error::Rejected)
+        ));
+        // recloser fills its ring before it computes a rate: one call more.
+        for _ in 0..=TRIP_AFTER {
+            let _ = rc.call(down()).await;
+        }
+        assert!(matches!(
+            rc.call(bare(1)).await,
+            Err(recloser::Error::Rejected)
+        ));
+    });
+}
+
+fn closed_success(c: &mut Criterion) {
+    let rt = current_thread();
+    let ours = our_breaker("bench.closed", RESET);
+    let fs = failsafe_breaker(RESET);
+    let rc = recloser_breaker(RESET);
+
+    let mut g = c.benchmark_group("closed_success");
+    g.bench_function("bare", |b| {
+        b.to_async(&rt).iter(|| async { bare(black_box(1)).await });
+    });
+    g.bench_function("breaker_call", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ours.call(bare(black_box(1))).await });
+    });
+    g.bench_function("breaker_permit", |b| {
+        b.to_async(&rt).iter(|| async {
+            let permit = ours.try_acquire().map_err(BenchError::from)?;
+            let result = bare(black_box(1)).await;
+            if result.is_ok() {
+                permit.success();
+            } else {
+                permit.failure();
+            }
+            result
+        });
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt)
+            .iter(|| async { fs.call(bare(black_box(1))).await });
+    });
+    g.bench_function("recloser", |b| {
+        b.to_async(&rt)
+            .iter(|| async { rc.call(bare(black_box(1))).await });
+    });
+    g.finish();
+    assert_eq!(ours.state(), State::Closed);
+}
+
+fn closed_success_deadline(c: &mut Criterion) {
+    let rt = current_thread();
+    let ours = CircuitBreaker::builder("bench.deadline")
+        .trip_policy(TripPolicy::ConsecutiveFailures(TRIP_AFTER))
+        .reset_timeout(RESET)
+        .timeout(DEADLINE)
+        .build()
+        .expect("valid settings");
+    let fs = failsafe_breaker(RESET);
+    let rc = recloser_breaker(RESET);
+
+    let mut g = c.benchmark_group("closed_success_deadline");
+    g.bench_function("bare", |b| {
+        b.to_async(&rt)
+            .iter(|| async { tokio::time::timeout(DEADLINE, bare(black_box(1))).await });
+    });
+    g.bench_function("breaker_call", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ours.call(bare(black_box(1))).await });
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt)
+            .iter(|| async { fs.call(with_deadline(black_box(1))).await });
+    });
+    g.bench_function("recloser", |b| {
+        b.to_async(&rt)
+            .iter(|| async { rc.call(with_deadline(black_box(1))).await });
+    });
+    g.finish();
+}
+
+fn open_rejected(c: &mut Criterion) {
+    let rt = current_thread();
+    let ours = our_breaker("bench.open", OPEN_FOR);
+    let fs = failsafe_breaker(OPEN_FOR);
+    let rc = recloser_breaker(OPEN_FOR);
+    trip_all(&rt, &[&ours], &fs, &rc);
+
+    let mut g = c.benchmark_group("open_rejected");
+    g.bench_function("breaker_call", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ours.call(bare(black_box(1))).await });
+    });
+    g.bench_function("breaker_call_fallback", |b| {
+        b.to_async(&rt).iter(|| async {
+            let x = black_box(1);
+            match ours.call(bare(x)).await {
+                Err(BenchError::Breaker(e)) if e.is_rejection() => bare(x).await,
+                other => other,
+            }
+        });
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt)
+            .iter(|| async { fs.call(bare(black_box(1))).await });
+    });
+    g.bench_function("recloser", |b| {
+        b.to_async(&rt)
+            .iter(|| async { rc.call(bare(black_box(1))).await });
+    });
+    g.finish();
+    assert_eq!(ours.state(), State::Open);
+}
+
+fn half_open_rejected(c: &mut Criterion) {
+    let rt = current_thread();
+    let ours = our_breaker("bench.half_open", Duration::from_millis(1));
+    rt.block_on(async {
+        for _ in 0..TRIP_AFTER {
+            let _ = ours.call(down()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    });
+    // The one probe slot is taken for the whole measurement.
+    let probe = ours.try_acquire().expect("a probe slot");
+    assert_eq!(ours.state(), State::HalfOpen);
+
+    let mut g = c.benchmark_group("half_open_rejected");
+    g.bench_function("breaker_call", |b| {
+        b.to_async(&rt)
+            .iter(|| async { ours.call(bare(black_box(1))).await });
+    });
+    g.finish();
+    assert_eq!(ours.state(), State::HalfOpen);
+    drop(probe);
+}
+
+/// Runs `call` `iters` times on each of `tasks` tasks of `rt`, all started together, and
+/// returns the wall time from the first start to the last end.
+///
+/// The tasks meet at a spinning barrier, which holds each worker until all tasks run, so
+/// they really run in parallel. Should the scheduler queue two tasks on one worker, the
+/// first gives up after a while and the sample is run again.
+fn on_tasks<F, Fut>(rt: &Runtime, tasks: usize, iters: u64, call: F) -> Duration
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future + Send,
+{
+    for _ in 0..100 {
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let runs: Vec<Option<(Instant, Instant)>> = rt.block_on(async {
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let call = call.clone();
+                    let arrived = Arc::clone(&arrived);
+                    tokio::spawn(async move {
+                        arrived.fetch_add(1, Ordering::AcqRel);
+                        let waiting = Instant::now();
+                        while arrived.load(Ordering::Acquire) < tasks {
+                            if waiting.elapsed() > Duration::from_millis(50) {
+                                return None;
+                            }
+                            std::hint::spin_loop();
+                        }
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            black_box(call().await);
+                        }
+                        Some((start, Instant::now()))
+                    })
+                })
+                .collect();
+            let mut runs = Vec::with_capacity(tasks);
+            for handle in handles {
+                runs.push(handle.await.expect("bench task"));
+            }
+            runs
+        });
+        if let Some(runs) = runs.into_iter().collect::<Option<Vec<_>>>() {
+            let start = runs.iter().map(|r| r.0).min().expect("a task");
+            let end = runs.iter().map(|r| r.1).max().expect("a task");
+            return end - start;
+        }
+    }
+    panic!("the runtime never ran the {tasks} tasks on distinct workers");
+}
+
+/// The `threads_*` groups: each subject with 1 and with 2 tasks on one shared breaker.
+fn threads(c: &mut Criterion, group: &str, open: bool) {
+    let rt = two_workers();
+    let open_for = if open { OPEN_FOR } else { RESET };
+    let name = if open {
+        "bench.threads.open"
+    } else {
+        "bench.threads.closed"
+    };
+    // Static, as the attribute's breakers are, so that no task clones an `Arc` per call
+    // (the peers' `call` clones theirs: that cost is theirs).
+    let ours: &'static CircuitBreaker = Box::leak(Box::new(our_breaker(name, open_for)));
+    let fs: &'static Failsafe = Box::leak(Box::new(failsafe_breaker(open_for)));
+    let rc: &'static recloser::AsyncRecloser = Box::leak(Box::new(recloser_breaker(open_for)));
+    if open {
+        trip_all(&rt, &[ours], fs, rc);
+    }
+
+    let mut g = c.benchmark_group(group);
+    for tasks in [1, 2] {
+        if !open {
+            g.bench_with_input(BenchmarkId::new("bare", tasks), &tasks, |b, &n| {
+                b.iter_custom(|iters| on_tasks(&rt, n, iters, || bare(black_box(1))));
+            });
+        }
+        g.bench_with_input(BenchmarkId::new("breaker_call", tasks), &tasks, |b, &n| {
+            b.iter_custom(|iters| on_tasks(&rt, n, iters, || ours.call(bare(black_box(1)))));
+        });
+        g.bench_with_input(BenchmarkId::new("failsafe", tasks), &tasks, |b, &n| {
+            b.iter_custom(|iters| on_tasks(&rt, n, iters, || fs.call(bare(black_box(1)))));
+        });
+        g.bench_with_input(BenchmarkId::new("recloser", tasks), &tasks, |b, &n| {
+            b.iter_custom(|iters| on_tasks(&rt, n, iters, || rc.call(bare(black_box(1)))));
+        });
+    }
+    g.finish();
+    let want = if open { State::Open } else { State::Closed };
+    assert_eq!(ours.state(), want);
+}
+
+fn threads_success(c: &mut Criterion) {
+    threads(c, "threads_success", false);
+}
+
+fn threads_rejected(c: &mut Criterion) {
+    threads(c, "threads_rejected", true);
+}
+
+/// What tokio's `test-util` feature (on for this workspace's dev builds) costs: with it,
+/// `tokio::time::Instant::now()` first checks whether any clock was ever paused; without
+/// it, it is `std::time::Instant::now()`.
+fn clock(c: &mut Criterion) {
+    let rt = current_thread();
+    let _inside = rt.enter();
+    let mut g = c.benchmark_group("clock");
+    g.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
+    g.bench_function("tokio_instant_now", |b| b.iter(Instant::now));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = closed_success, closed_success_deadline, open_rejected, half_open_rejected,
+        threads_success, threads_rejected, clock
+}
+criterion_main!(benches);
