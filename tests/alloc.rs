@@ -1,0 +1,349 @@
+//! The hot path never touches the heap, and a breaker's memory does not grow however often
+//! it changes state.
+//!
+//! `allocation-counter` installs a counting global allocator in this test binary that
+//! counts per thread, so the harness and the tests running beside these never pollute a
+//! measurement. Every case runs on tokio's current-thread runtime, on the test's own
+//! thread, and makes and looks at its breakers inside the runtime's context, so that they
+//! read the runtime's (paused) clock. The first calls may allocate lazily (tokio's thread-locals, the registry), so
+//! each case warms up before it counts.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use allocation_counter::{AllocationInfo, measure};
+use breaker::{BreakerError, CircuitBreaker, Outcome, State, TripPolicy};
+use tokio::runtime::Runtime;
+
+/// Calls per measured batch.
+const CALLS: u64 = 10_000;
+
+#[derive(Debug)]
+enum AppError {
+    Breaker(BreakerError),
+    Down,
+}
+
+impl From<BreakerError> for AppError {
+    fn from(e: BreakerError) -> Self {
+        AppError::Breaker(e)
+    }
+}
+
+async fn works(x: u64) -> Result<u64, AppError> {
+    Ok(x)
+}
+
+async fn fails(_x: u64) -> Result<u64, AppError> {
+    Err(AppError::Down)
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+fn paused_runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime")
+}
+
+/// What `CALLS` calls of `call` allocate, counted after a warm-up of the same calls.
+fn allocations_of<F, Fut>(rt: &Runtime, mut call: F) -> AllocationInfo
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future,
+{
+    rt.block_on(async {
+        for i in 0..16 {
+            black_box(call(i).await);
+        }
+    });
+    measure(|| {
+        rt.block_on(async {
+            for i in 0..CALLS {
+                black_box(call(i).await);
+            }
+        });
+    })
+}
+
+#[track_caller]
+fn assert_no_allocation(what: &str, info: AllocationInfo) {
+    assert_eq!(
+        info.count_total, 0,
+        "{what}: {} heap allocations ({} bytes) in {CALLS} calls",
+        info.count_total, info.bytes_total
+    );
+    assert_eq!(info.bytes_current, 0, "{what}: net live bytes changed");
+}
+
+/// The counter really counts on this thread, so a zero below means zero.
+#[test]
+fn the_counting_allocator_is_installed() {
+    let info = measure(|| {
+        black_box(Box::new(7_u64));
+        std::mem::forget(black_box(Box::new(7_u64)));
+    });
+    assert_eq!(info.count_total, 2);
+    assert_eq!(info.bytes_current, 8);
+}
+
+#[test]
+fn closed_success_does_not_allocate() {
+    let rt = runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.closed.success")
+        .build()
+        .expect("valid");
+    let info = allocations_of(&rt, |i| breaker.call(works(i)));
+    assert_eq!(breaker.counts().total_successes, CALLS + 16);
+    assert_no_allocation("closed, success", info);
+}
+
+#[test]
+fn closed_failure_does_not_allocate() {
+    let rt = runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.closed.failure")
+        .trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX))
+        .build()
+        .expect("valid");
+    let info = allocations_of(&rt, |i| breaker.call(fails(i)));
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.counts().consecutive_failures, CALLS + 16);
+    assert_no_allocation("closed, failure", info);
+
+    // Failures under the ratio policy, which reads every count before it decides.
+    let ratio = CircuitBreaker::builder("alloc.closed.failure.ratio")
+        .trip_policy(TripPolicy::FailureRatio {
+            ratio: 0.9,
+            min_requests: 1,
+        })
+        .build()
+        .expect("valid");
+    let info = allocations_of(&rt, |i| {
+        let ratio = &ratio;
+        async move {
+            if i % 2 == 0 {
+                ratio.call(works(i)).await
+            } else {
+                ratio.call(fails(i)).await
+            }
+        }
+    });
+    assert_eq!(ratio.state(), State::Closed);
+    assert!(ratio.counts().total_failures > CALLS / 2 - 1);
+    assert_no_allocation("closed, failure, ratio policy", info);
+}
+
+#[test]
+fn closed_with_a_deadline_does_not_allocate() {
+    let rt = runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.closed.deadline")
+        .timeout(Duration::from_secs(2))
+        .trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX))
+        .build()
+        .expect("valid");
+    let info = allocations_of(&rt, |i| breaker.call(works(i)));
+    assert_no_allocation("closed, success, with a deadline", info);
+    let info = allocations_of(&rt, |i| breaker.call(fails(i)));
+    assert_no_allocation("closed, failure, with a deadline", info);
+    assert_eq!(breaker.counts().total_successes, CALLS + 16);
+    assert_eq!(breaker.counts().total_failures, CALLS + 16);
+}
+
+#[test]
+fn the_deadline_passing_does_not_allocate() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.timeout")
+        .timeout(Duration::from_millis(10))
+        .trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX))
+        .build()
+        .expect("valid");
+    let slow = |i: u64| async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        works(i).await
+    };
+    let info = allocations_of(&rt, |i| breaker.call(slow(i)));
+    assert_eq!(breaker.counts().total_failures, CALLS + 16);
+    assert_no_allocation("closed, deadline passed", info);
+}
+
+#[test]
+fn open_rejection_does_not_allocate() {
+    let rt = runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.open")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(3600))
+        .build()
+        .expect("valid");
+    rt.block_on(async {
+        let _ = breaker.call(fails(0)).await;
+    });
+    assert_eq!(breaker.state(), State::Open);
+    let breaker = &breaker;
+    let info = allocations_of(&rt, |i| async move {
+        let rejected = breaker.call(works(i)).await;
+        assert!(matches!(
+            rejected,
+            Err(AppError::Breaker(BreakerError::Open { .. }))
+        ));
+    });
+    assert_eq!(breaker.state(), State::Open);
+    assert_no_allocation("open, rejected", info);
+}
+
+#[test]
+fn half_open_rejection_does_not_allocate() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.half_open")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(1))
+        .build()
+        .expect("valid");
+    rt.block_on(async {
+        let _ = breaker.call(fails(0)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+    });
+    let probe = breaker.try_acquire().expect("the probe slot");
+    let breaker = &breaker;
+    let info = allocations_of(&rt, |i| async move {
+        let rejected = breaker.call(works(i)).await;
+        assert!(matches!(
+            rejected,
+            Err(AppError::Breaker(BreakerError::HalfOpenFull { .. }))
+        ));
+    });
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_no_allocation("half-open, rejected", info);
+    drop(probe);
+}
+
+#[test]
+fn permits_and_custom_classification_do_not_allocate() {
+    let rt = runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.permit")
+        .trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX))
+        .build()
+        .expect("valid");
+    let info = allocations_of(&rt, |i| {
+        let breaker = &breaker;
+        async move {
+            let permit = breaker.try_acquire().expect("closed");
+            match i % 4 {
+                0 => permit.success(),
+                1 => permit.failure(),
+                2 => permit.ignore(),
+                _ => drop(permit),
+            }
+        }
+    });
+    assert_no_allocation("try_acquire and record", info);
+
+    let info = allocations_of(&rt, |i| breaker.call_with(fails(i), |_| Outcome::Ignored));
+    assert_no_allocation("call_with, ignored", info);
+}
+
+/// Real transitions seen by the hook of `cycle_breaker`.
+static TRANSITIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Drives `breaker` through every kind of transition until `transitions` have happened:
+/// Closed → Open → HalfOpen → Open → HalfOpen → Closed, five per cycle.
+async fn cycle(breaker: &CircuitBreaker, transitions: u64) {
+    let reset = breaker.settings().reset_timeout;
+    let start = TRANSITIONS.load(Ordering::Relaxed);
+    while TRANSITIONS.load(Ordering::Relaxed) - start < transitions {
+        let _ = breaker.call(fails(0)).await; // Closed → Open
+        tokio::time::advance(reset).await;
+        let _ = breaker.call(fails(0)).await; // → HalfOpen, fails → Open
+        tokio::time::advance(reset).await;
+        let _ = breaker.call(works(0)).await; // → HalfOpen, succeeds → Closed
+    }
+}
+
+#[test]
+fn a_million_transitions_do_not_grow_memory() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.transitions")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .max_requests(1)
+        .reset_timeout(Duration::from_millis(1))
+        .on_state_change(|_, from, to| {
+            assert_ne!(from, to);
+            TRANSITIONS.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .expect("valid");
+    rt.block_on(cycle(&breaker, 10));
+
+    let before = TRANSITIONS.load(Ordering::Relaxed);
+    let few = measure(|| rt.block_on(cycle(&breaker, 1_000)));
+    let middle = TRANSITIONS.load(Ordering::Relaxed);
+    let many = measure(|| rt.block_on(cycle(&breaker, 1_000_000)));
+    let after = TRANSITIONS.load(Ordering::Relaxed);
+    assert!(middle - before >= 1_000);
+    assert!(after - middle >= 1_000_000, "{}", after - middle);
+    assert_eq!(breaker.state(), State::Closed);
+
+    for (what, info) in [("1,000 transitions", few), ("1,000,000 transitions", many)] {
+        assert_eq!(
+            info.bytes_current, 0,
+            "{what}: net live bytes changed: {info:?}"
+        );
+        assert_eq!(
+            info.count_current, 0,
+            "{what}: live allocations changed: {info:?}"
+        );
+    }
+    // A bounded number of allocations, the same for a thousand transitions as for a
+    // million (the runtime's own buffers, if any), none per transition.
+    assert!(many.count_total <= 16, "{many:?}");
+    assert!(many.count_total <= few.count_total, "{few:?} then {many:?}");
+}
+
+#[test]
+fn a_million_interval_resets_do_not_grow_memory() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let breaker = CircuitBreaker::builder("alloc.interval")
+        .interval(Duration::from_millis(1))
+        .build()
+        .expect("valid");
+    let breaker = &breaker;
+    let resets = |n: u64| async move {
+        for _ in 0..n {
+            let _ = breaker.call(works(0)).await;
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+    };
+    rt.block_on(resets(10));
+    let few = measure(|| rt.block_on(resets(1_000)));
+    let many = measure(|| rt.block_on(resets(1_000_000)));
+    assert_eq!(
+        breaker.counts().requests,
+        0,
+        "the last advance started a new generation"
+    );
+    for (what, info) in [("1,000 resets", few), ("1,000,000 resets", many)] {
+        assert_eq!(
+            info.bytes_current, 0,
+            "{what}: net live bytes changed: {info:?}"
+        );
+    }
+    assert!(many.count_total <= 16, "{many:?}");
+    assert!(many.count_total <= few.count_total, "{few:?} then {many:?}");
+}
