@@ -1,6 +1,6 @@
 //! A circuit breaker for async Rust that you switch on with one attribute.
 //!
-//! ```ignore
+//! ```
 //! use breaker::{circuit_breaker, BreakerError};
 //!
 //! #[derive(Debug, thiserror::Error)]
@@ -31,11 +31,12 @@
 //! deadline. When the pricing service slows down or fails, the breaker trips and callers
 //! get `cached_price` at once instead of piling up behind a dying dependency.
 //!
-//! The attribute is documented at `circuit_breaker`; the breaker itself, usable without
+//! The attribute is documented at [`circuit_breaker`]; the breaker itself, usable without
 //! the attribute, at [`CircuitBreaker`].
 
 #![deny(unsafe_code)]
 
+pub use breaker_macros::circuit_breaker;
 pub use breaker_runtime::{
     BreakerError, BuildError, Builder, CircuitBreaker, Counts, Name, Outcome, Permit, Settings,
     Snapshot, State, TripPolicy, registry,

@@ -1,5 +1,272 @@
 //! Support for the code `#[circuit_breaker]` generates. Not a stable API: anything here
 //! may change in any release.
+//!
+//! The expansion of an annotated function calls, in order:
+//! [`Select::kind`] (which also checks the return type), [`own`] or [`shared`] once to
+//! create the breaker, then [`run`] / [`run_with`] for an admitted call, or [`fallback`]
+//! when the breaker rejects it.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::Deref;
 
 pub use breaker_runtime::registry::shared;
+pub use breaker_runtime::{
+    BreakerError, BuildError, Builder, CircuitBreaker, Name, Outcome, Permit, TripPolicy,
+};
 pub use once_cell::sync::OnceCell;
+
+/// The static that holds an annotated function's breaker, or the reason it has none.
+pub type Slot = OnceCell<Result<CircuitBreaker, BreakerError>>;
+
+/// Builds the breaker of a function with a default name. A default-named breaker belongs
+/// to its function alone: if the name is taken (two `impl` blocks of one generic type, say),
+/// `#2`, `#3`, ... is appended until it is free.
+///
+/// # Errors
+/// [`BreakerError::Misconfigured`] when a setting given as an expression is invalid.
+pub fn own(
+    name: impl Into<Name>,
+    make: impl Fn(Name) -> Builder,
+) -> Result<CircuitBreaker, BreakerError> {
+    let first: Name = name.into();
+    let mut name = first.clone();
+    let mut n: u64 = 1;
+    loop {
+        match make(name.clone()).build() {
+            Ok(breaker) => return Ok(breaker),
+            Err(BuildError::NameTaken { .. }) => {
+                n += 1;
+                name = Name::from(format!("{first}#{n}"));
+            }
+            Err(e) => {
+                return Err(BreakerError::Misconfigured {
+                    name,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// The default name of a method's breaker: `Self`'s type path without generic arguments,
+/// `::`, and the method's name.
+#[must_use]
+pub fn method_name(type_name: &str, method: &str) -> Name {
+    let mut name = String::with_capacity(type_name.len() + method.len() + 2);
+    let mut depth = 0_usize;
+    for c in type_name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => name.push(c),
+            _ => {}
+        }
+    }
+    name.push_str("::");
+    name.push_str(method);
+    Name::from(name)
+}
+
+/// What the expansion needs to know about a return type `R`: how a [`BreakerError`]
+/// becomes an `R`, and how an `R` is classified by default.
+pub struct Kind<R> {
+    error: fn(BreakerError) -> R,
+    classify: fn(&R) -> Outcome,
+}
+
+impl<R> Kind<R> {
+    /// `Err(E::from(error))`, as an `R`.
+    pub fn error(self, error: BreakerError) -> R {
+        (self.error)(error)
+    }
+}
+
+impl<R> Clone for Kind<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Kind<R> {}
+
+impl<R> fmt::Debug for Kind<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kind")
+    }
+}
+
+/// A return type an annotated function can have.
+#[diagnostic::on_unimplemented(
+    message = "a `#[circuit_breaker]` function must return `Result<T, E>`, not `{Self}`",
+    label = "expected `Result<T, E>` with `E: From<breaker::BreakerError>`",
+    note = "the breaker reports rejections and timeouts as `Err(E::from(breaker::BreakerError))`"
+)]
+pub trait Protected: Sized {
+    /// The conversions for this type.
+    fn kind() -> Kind<Self>;
+}
+
+impl<T, E: From<BreakerError>> Protected for Result<T, E> {
+    fn kind() -> Kind<Self> {
+        Kind {
+            error: |e| Err(E::from(e)),
+            classify: Outcome::of,
+        }
+    }
+}
+
+/// Picks the [`Kind`] of a return type `R` by method resolution at the expansion site:
+/// `Select::<R>::new().kind()` finds the inherent method for `io::Result<T>` first and
+/// otherwise derefs to [`Probe::kind`], which requires `R:` [`Protected`].
+///
+/// `std::io::Error` does not implement `From<BreakerError>` (only the runtime crate could
+/// add that impl), so `io::Result` is served here: timeouts become
+/// `io::ErrorKind::TimedOut`, the rest `io::ErrorKind::Other`, with the `BreakerError` as
+/// the inner error.
+pub struct Select<R>(Probe<R>);
+
+/// See [`Select`].
+pub struct Probe<R>(PhantomData<fn() -> R>);
+
+impl<R> Select<R> {
+    /// The selector for `R`.
+    #[must_use]
+    pub fn new() -> Self {
+        Select(Probe(PhantomData))
+    }
+}
+
+impl<R> Default for Select<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> Deref for Select<R> {
+    type Target = Probe<R>;
+    fn deref(&self) -> &Probe<R> {
+        &self.0
+    }
+}
+
+impl<R> fmt::Debug for Select<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Select")
+    }
+}
+
+impl<R> fmt::Debug for Probe<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
+impl<T> Select<io::Result<T>> {
+    /// The conversions for `io::Result<T>`.
+    #[must_use]
+    pub fn kind(&self) -> Kind<io::Result<T>> {
+        Kind {
+            error: |e| Err(io_error(e)),
+            classify: Outcome::of,
+        }
+    }
+}
+
+impl<R> Probe<R> {
+    /// The conversions for any [`Protected`] return type.
+    #[must_use]
+    pub fn kind(&self) -> Kind<R>
+    where
+        R: Protected,
+    {
+        R::kind()
+    }
+}
+
+fn io_error(e: BreakerError) -> io::Error {
+    let kind = match e {
+        BreakerError::Timeout { .. } => io::ErrorKind::TimedOut,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}
+
+/// Runs an admitted call, classified the default way (`Ok` succeeds, `Err` fails).
+pub async fn run<R, F>(permit: Permit<'_>, call: F, kind: Kind<R>) -> R
+where
+    F: Future<Output = R>,
+{
+    run_with(permit, call, kind.classify, kind).await
+}
+
+/// Runs an admitted call under its permit and the breaker's deadline, classified by
+/// `classify`. A timeout becomes `kind.error(BreakerError::Timeout { .. })`.
+///
+/// The call and its classification run inside [`Permit::run_with`], so a panic in either
+/// counts as a failure, and dropping this future records nothing.
+pub async fn run_with<R, F, C>(permit: Permit<'_>, call: F, classify: C, kind: Kind<R>) -> R
+where
+    F: Future<Output = R>,
+    C: FnOnce(&R) -> Outcome,
+{
+    let finished = permit
+        .run_with(
+            async move {
+                let result = call.await;
+                let outcome = classify(&result);
+                Ok::<_, BreakerError>((result, outcome))
+            },
+            |finished: &Result<(R, Outcome), BreakerError>| match finished {
+                Ok((_, outcome)) => *outcome,
+                Err(_) => Outcome::Failure,
+            },
+        )
+        .await;
+    match finished {
+        Ok((result, _)) => result,
+        Err(e) => kind.error(e),
+    }
+}
+
+/// The fallback's future, checked to produce the annotated function's return type `R`.
+pub async fn fallback<R, F>(call: F) -> R
+where
+    F: Future,
+    F::Output: Same<R>,
+{
+    call.await.same()
+}
+
+/// `Self` and `R` are one type.
+#[diagnostic::on_unimplemented(
+    message = "the fallback returns `{Self}`, but the annotated function returns `{R}`",
+    label = "this fallback must return `{R}`",
+    note = "a fallback is an `async fn` taking the same arguments and returning the same type"
+)]
+pub trait Same<R> {
+    /// The value, as an `R`.
+    fn same(self) -> R;
+}
+
+impl<R> Same<R> for R {
+    fn same(self) -> R {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_drop_generic_arguments() {
+        assert_eq!(method_name("app::Client", "get"), "app::Client::get");
+        assert_eq!(
+            method_name("app::Pool<alloc::vec::Vec<u8>, app::X<u8>>", "get"),
+            "app::Pool::get"
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! Code generation: the annotated function, re-emitted with its signature verbatim and its
+//! body moved into a future that runs under the breaker.
+//!
+//! Generated names start with `__breaker`; generated paths are absolute (`::core::...`) or
+//! go through the facade's `__private` module, so nothing depends on the user's names.
+
+use proc_macro2::{Group, Ident, Literal, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{AttrStyle, FnArg, ItemFn, Pat, PatIdent, ReturnType, Signature, Type, TypeInfer};
+
+use crate::errors::{Errors, FUNCTION};
+use crate::valid::{Config, DurationSetting, Policy};
+use crate::{attr, valid};
+
+/// The whole attribute: parse, check, generate. On any error the function is emitted
+/// unchanged, followed by one `compile_error!` per problem, so that a mistake in the
+/// attribute does not turn into a cascade of errors at every call of the function.
+pub(crate) fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = attr::parse(args, &mut errors);
+    let config = valid::config(args, &mut errors);
+    let func = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(func) => {
+            valid::function(&func, &mut errors);
+            Some(func)
+        }
+        Err(e) => {
+            errors.push(
+                FUNCTION,
+                syn::Error::new(
+                    e.span(),
+                    format!("`#[circuit_breaker]` goes on an `async fn` with a body ({e})"),
+                ),
+            );
+            None
+        }
+    };
+    match func {
+        Some(func) if errors.is_empty() => generate(&config, func),
+        _ => {
+            let errors = errors.to_compile_errors();
+            quote!(#item #errors)
+        }
+    }
+}
+
+/// A span that points at `at` in error messages but resolves names and is linted like the
+/// rest of the expansion (so users' lints don't fire on generated code).
+fn located(at: Span) -> Span {
+    Span::call_site().located_at(at)
+}
+
+/// Gives every token of `tokens` the span `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                TokenTree::Group(new)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
+/// The return type as it may be written in an expression: `impl Trait` becomes `_`.
+fn nameable(ty: &Type) -> Type {
+    struct Infer;
+    impl VisitMut for Infer {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(it) = ty {
+                *ty = Type::Infer(TypeInfer {
+                    underscore_token: syn::Token![_](it.impl_token.span),
+                });
+            } else {
+                visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    Infer.visit_type_mut(&mut ty);
+    ty
+}
+
+/// The arguments the fallback is called with. Parameters bound by a pattern other than a
+/// plain name are renamed `__breaker_argN` in the signature and destructured at the top of
+/// the body, so that the fallback can receive them whole.
+struct Params {
+    idents: Vec<Ident>,
+    destructure: Vec<TokenStream>,
+}
+
+fn params(sig: &mut Signature) -> Params {
+    let mut out = Params {
+        idents: Vec::new(),
+        destructure: Vec::new(),
+    };
+    for (i, input) in sig.inputs.iter_mut().enumerate() {
+        let FnArg::Typed(typed) = input else {
+            continue;
+        };
+        match &*typed.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                out.idents.push(p.ident.clone());
+            }
+            _ => {
+                let ident = format_ident!("__breaker_arg{}", i);
+                let pat = std::mem::replace(
+                    &mut *typed.pat,
+                    Pat::Ident(PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: None,
+                        ident: ident.clone(),
+                        subpat: None,
+                    }),
+                );
+                out.destructure.push(quote!(let #pat = #ident;));
+                out.idents.push(ident);
+            }
+        }
+    }
+    out
+}
+
+fn duration(setting: &DurationSetting) -> TokenStream {
+    match setting {
+        DurationSetting::Fixed(d) => {
+            let secs = Literal::u64_unsuffixed(d.as_secs());
+            let nanos = Literal::u32_unsuffixed(d.subsec_nanos());
+            quote!(::core::time::Duration::new(#secs, #nanos))
+        }
+        DurationSetting::Expr(expr) => quote!(#expr),
+    }
+}
+
+/// The builder calls for the settings given (the others keep the builder's defaults).
+fn settings(config: &Config, private: &TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    if let Some(d) = &config.timeout {
+        let d = duration(d);
+        out.extend(quote!(.timeout(#d)));
+    }
+    if let Some(n) = config.max_requests {
+        let n = Literal::u32_unsuffixed(n);
+        out.extend(quote!(.max_requests(#n)));
+    }
+    if let Some(d) = &config.interval {
+        let d = duration(d);
+        out.extend(quote!(.interval(#d)));
+    }
+    if let Some(d) = &config.reset_timeout {
+        let d = duration(d);
+        out.extend(quote!(.reset_timeout(#d)));
+    }
+    let policy = match &config.policy {
+        None => None,
+        Some(Policy::ConsecutiveFailures(n)) => {
+            let n = Literal::u32_unsuffixed(*n);
+            Some(quote!(#private::TripPolicy::ConsecutiveFailures(#n)))
+        }
+        Some(Policy::FailureRatio {
+            ratio,
+            min_requests,
+        }) => {
+            let ratio = Literal::f64_unsuffixed(*ratio);
+            let min = Literal::u64_unsuffixed(*min_requests);
+            Some(quote!(#private::TripPolicy::FailureRatio { ratio: #ratio, min_requests: #min }))
+        }
+        Some(Policy::Custom(path)) => Some(quote!(#private::TripPolicy::Custom(#path))),
+    };
+    if let Some(policy) = policy {
+        out.extend(quote!(.trip_policy(#policy)));
+    }
+    if let Some(hook) = &config.on_state_change {
+        out.extend(quote!(.on_state_change(#hook)));
+    }
+    out
+}
+
+fn generate(config: &Config, func: ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        mut sig,
+        block,
+    } = func;
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let krate = &config.krate;
+    let private = quote!(#krate::__private);
+    let Params {
+        idents,
+        destructure,
+    } = params(&mut sig);
+    let receiver = sig.receiver().is_some();
+    let fn_name = sig.ident.unraw().to_string();
+    let ret: Type = match &sig.output {
+        ReturnType::Type(_, ty) => nameable(ty),
+        // Rejected by `valid::function`; `()` keeps this total.
+        ReturnType::Default => syn::parse_quote!(()),
+    };
+    let ret_span = located(ret.span());
+
+    // The one place that checks the return type: a `Result` whose error type can hold a
+    // `BreakerError` (or an `io::Result`). Spanned on the return type.
+    let private_at_ret = respan(private.clone(), ret_span);
+    let kind = quote_spanned!(ret_span=> #private_at_ret::Select::<#ret>::new().kind());
+
+    // Pins the body's type to the declared return type, so that `?` converts into the
+    // function's error type and type errors land on the user's code.
+    let fake_return = quote_spanned! {ret_span=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __breaker_fake_return: #ret = loop {};
+            return __breaker_fake_return;
+        }
+    };
+
+    let settings = settings(config, &private);
+    let init = match (&config.name, receiver) {
+        (Some(name), _) => quote!(#private::shared(#private::Builder::new(#name) #settings)),
+        (None, false) => quote! {
+            #private::own(
+                ::core::concat!(::core::module_path!(), "::", #fn_name),
+                |__breaker_name| #private::Builder::new(__breaker_name) #settings,
+            )
+        },
+        (None, true) => quote! {
+            #private::own(
+                #private::method_name(::core::any::type_name::<Self>(), #fn_name),
+                |__breaker_name| #private::Builder::new(__breaker_name) #settings,
+            )
+        },
+    };
+
+    let (rejected, on_reject) = match &config.fallback {
+        None => (
+            quote!(__breaker_rejected),
+            quote!(__breaker_kind.error(__breaker_rejected)),
+        ),
+        Some(path) => {
+            let at = located(path.span());
+            let private_at = respan(private.clone(), at);
+            let callee = match (receiver, path.get_ident()) {
+                (true, Some(_)) => quote_spanned!(at=> Self::#path),
+                _ => quote!(#path),
+            };
+            let self_arg = receiver.then(|| quote_spanned!(at=> self,));
+            let args = idents.iter().map(|ident| {
+                let mut ident = ident.clone();
+                ident.set_span(at);
+                ident
+            });
+            (
+                quote!(_),
+                quote_spanned! {at=>
+                    #private_at::fallback::<#ret, _>(#callee(#self_arg #(#args),*)).await
+                },
+            )
+        }
+    };
+
+    let (classify, run) = match &config.classify {
+        // The classifier becomes a function pointer first, spanned on the `classify = ...`
+        // path: a classifier of the wrong type is then one error, there.
+        Some(classify) => {
+            let at = located(classify.span());
+            let private_at = respan(private.clone(), at);
+            (
+                quote_spanned! {at=>
+                    let __breaker_classify: fn(&#ret) -> #private_at::Outcome = #classify;
+                },
+                quote! {
+                    #private::run_with(
+                        __breaker_permit, __breaker_call, __breaker_classify, __breaker_kind,
+                    ).await
+                },
+            )
+        }
+        None => (
+            TokenStream::new(),
+            quote!(#private::run(__breaker_permit, __breaker_call, __breaker_kind).await),
+        ),
+    };
+    let stmts = &block.stmts;
+
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            static __BREAKER: #private::Slot = #private::Slot::new();
+            let __breaker_kind = #kind;
+            #classify
+            let __breaker = match __BREAKER.get_or_init(|| #init) {
+                ::core::result::Result::Ok(__breaker) => __breaker,
+                ::core::result::Result::Err(__breaker_error) => {
+                    return __breaker_kind.error(::core::clone::Clone::clone(__breaker_error));
+                }
+            };
+            let __breaker_permit = match __breaker.try_acquire() {
+                ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+                ::core::result::Result::Err(#rejected) => return #on_reject,
+            };
+            let __breaker_call = async move {
+                #fake_return
+                #(#destructure)*
+                #(#stmts)*
+            };
+            #run
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        circuit_breaker(args, item).to_string()
+    }
+
+    #[test]
+    fn free_function_gets_a_module_path_name_and_absolute_paths() {
+        let out = expand(
+            quote!(timeout = "2s", max_requests = 3),
+            quote!(
+                pub(crate) async fn fetch(sku: &str) -> Result<u32, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(out.starts_with("pub (crate) async fn fetch (sku : & str) -> Result < u32 , E >"));
+        assert!(
+            out.contains(":: core :: concat ! (:: core :: module_path ! () , \"::\" , \"fetch\")")
+        );
+        assert!(out.contains(". timeout (:: core :: time :: Duration :: new (2 , 0))"));
+        assert!(out.contains(". max_requests (3)"));
+        assert!(out.contains(":: breaker :: __private :: run (__breaker_permit"));
+        assert!(!out.contains("compile_error"));
+    }
+
+    #[test]
+    fn explicit_name_shares_the_breaker() {
+        let out = expand(
+            quote!(name = "pricing", failure_ratio = 0.5, min_requests = 4),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains(":: breaker :: __private :: shared (:: breaker :: __private :: Builder :: new (\"pricing\")"));
+        assert!(out.contains("TripPolicy :: FailureRatio { ratio : 0.5 , min_requests : 4 }"));
+    }
+
+    #[test]
+    fn methods_are_named_after_self_and_call_the_fallback_on_self() {
+        let out = expand(
+            quote!(fallback = cached, classify = classify),
+            quote!(
+                async fn get(&self, id: u32) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("method_name (:: core :: any :: type_name :: < Self > () , \"get\")"));
+        assert!(out.contains("Self :: cached (self , id)"));
+        assert!(out.contains(
+            "let __breaker_classify : fn (& Result < () , E >) -> :: breaker :: __private :: \
+             Outcome = classify ;"
+        ));
+        assert!(out.contains(
+            "run_with (__breaker_permit , __breaker_call , __breaker_classify , __breaker_kind ,)"
+        ));
+    }
+
+    #[test]
+    fn patterns_are_renamed_and_destructured() {
+        let out = expand(
+            quote!(fallback = other::fb),
+            quote!(
+                async fn f((a, b): (u32, u32), _: u8, mut c: u8) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains(
+            "async fn f (__breaker_arg0 : (u32 , u32) , __breaker_arg1 : u8 , mut c : u8)"
+        ));
+        assert!(out.contains("let (a , b) = __breaker_arg0 ;"));
+        assert!(out.contains("let _ = __breaker_arg1 ;"));
+        assert!(out.contains("other :: fb (__breaker_arg0 , __breaker_arg1 , c)"));
+    }
+
+    #[test]
+    fn renamed_crate_is_used_everywhere() {
+        let out = expand(
+            quote!(crate = "my::reexport", fallback = fb),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains(":: breaker"), "{out}");
+        assert!(out.contains("my :: reexport :: __private :: fallback"));
+    }
+
+    #[test]
+    fn impl_trait_in_the_return_type_is_inferred() {
+        let out = expand(
+            TokenStream::new(),
+            quote!(
+                async fn f() -> Result<impl Display, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            out.contains("Select :: < Result < _ , E > > :: new ()"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_function_unchanged() {
+        let item = quote!(
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let out = expand(quote!(max_requests = 0), item.clone());
+        assert!(out.starts_with(&item.to_string()));
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(!out.contains("__BREAKER"));
+    }
+
+    #[test]
+    fn items_that_are_not_functions() {
+        let out = expand(
+            TokenStream::new(),
+            quote!(
+                struct S;
+            ),
+        );
+        assert!(out.starts_with("struct S ;"));
+        assert!(out.contains("goes on an `async fn` with a body"));
+    }
+
+    #[test]
+    fn respan_reaches_into_groups() {
+        let span = Span::call_site();
+        let out = respan(quote!(a::b(c, [d])), span);
+        assert_eq!(out.to_string(), quote!(a::b(c, [d])).to_string());
+    }
+}

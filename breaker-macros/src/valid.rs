@@ -1,0 +1,466 @@
+//! Semantic checks: value ranges, combinations of keys, and the annotated function's
+//! shape. Turns [`Args`] into the [`Config`] that `expand.rs` generates code from.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Expr, ItemFn, LitInt, LitStr, Path, ReturnType};
+
+use crate::attr::{Arg, Args, DurationArg, Number};
+use crate::errors::{Errors, FUNCTION};
+
+/// A duration setting.
+pub(crate) enum DurationSetting {
+    /// Parsed at compile time; never zero.
+    Fixed(Duration),
+    /// A `std::time::Duration` expression, checked by the builder at first use.
+    Expr(Box<Expr>),
+}
+
+/// The trip policy, when one is given.
+pub(crate) enum Policy {
+    ConsecutiveFailures(u32),
+    FailureRatio { ratio: f64, min_requests: u64 },
+    Custom(Path),
+}
+
+/// The validated settings of one annotated function.
+pub(crate) struct Config {
+    /// The path of the `breaker` crate.
+    pub(crate) krate: Path,
+    pub(crate) name: Option<LitStr>,
+    pub(crate) timeout: Option<DurationSetting>,
+    pub(crate) interval: Option<DurationSetting>,
+    pub(crate) reset_timeout: Option<DurationSetting>,
+    pub(crate) max_requests: Option<u32>,
+    pub(crate) policy: Option<Policy>,
+    pub(crate) classify: Option<Path>,
+    pub(crate) on_state_change: Option<Path>,
+    pub(crate) fallback: Option<Path>,
+}
+
+/// Checks the arguments. Every problem is pushed to `errors`; the returned config is only
+/// meaningful when none was.
+pub(crate) fn config(args: Args, errors: &mut Errors) -> Config {
+    let policy = policy(&args, errors);
+    if let Some(arg) = &args.name
+        && arg.value.value().is_empty()
+    {
+        errors.push(
+            arg.position,
+            syn::Error::new(
+                arg.value.span(),
+                "the breaker's name must not be empty; leave `name` out for the default \
+                 (module path and function name)",
+            ),
+        );
+    }
+    let name = args.name.map(|arg| arg.value);
+    Config {
+        krate: args
+            .krate
+            .map_or_else(|| syn::parse_quote!(::breaker), |arg| arg.value),
+        name,
+        timeout: args
+            .timeout
+            .and_then(|arg| duration("timeout", arg, errors)),
+        interval: args
+            .interval
+            .and_then(|arg| duration("interval", arg, errors)),
+        reset_timeout: args
+            .reset_timeout
+            .and_then(|arg| duration("reset_timeout", arg, errors)),
+        max_requests: args.max_requests.and_then(|arg| {
+            at_least_one::<u32>(
+                &arg,
+                errors,
+                "max_requests must be at least 1: it is the number of probe calls a \
+                 half-open breaker admits, and of successes that close it",
+            )
+        }),
+        policy,
+        classify: args.classify.map(|arg| arg.value),
+        on_state_change: args.on_state_change.map(|arg| arg.value),
+        fallback: args.fallback.map(|arg| arg.value),
+    }
+}
+
+fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
+    // At most one of the three; later ones are reported against the first.
+    let mut given: Vec<(usize, Span, &str)> = Vec::new();
+    if let Some(arg) = &args.consecutive_failures {
+        given.push((arg.position, arg.key, "consecutive_failures"));
+    }
+    if let Some(arg) = &args.failure_ratio {
+        given.push((arg.position, arg.key, "failure_ratio"));
+    }
+    if let Some(arg) = &args.trip {
+        given.push((arg.position, arg.key, "trip"));
+    }
+    given.sort_by_key(|(position, _, _)| *position);
+    if let Some(((_, _, first), rest)) = given.split_first() {
+        for (position, key, name) in rest {
+            errors.push(
+                *position,
+                syn::Error::new(
+                    *key,
+                    format!(
+                        "`{name}` conflicts with `{first}`: a breaker has one trip policy \
+                         (`consecutive_failures`, `failure_ratio` with `min_requests`, or \
+                         `trip`); remove one of them"
+                    ),
+                ),
+            );
+        }
+    }
+    if let (Some(min), None) = (&args.min_requests, &args.failure_ratio) {
+        errors.push(
+            min.position,
+            syn::Error::new(
+                min.key,
+                "`min_requests` belongs to the failure-ratio policy: add `failure_ratio = 0.5` \
+                 (or the ratio you want), or remove `min_requests`",
+            ),
+        );
+    }
+
+    let consecutive = args.consecutive_failures.as_ref().and_then(|arg| {
+        at_least_one::<u32>(
+            arg,
+            errors,
+            "consecutive_failures must be at least 1: with 0 the breaker could never stay closed",
+        )
+    });
+    let min_requests = match &args.min_requests {
+        Some(arg) => at_least_one::<u64>(
+            arg,
+            errors,
+            "min_requests must be at least 1: it is how many calls a generation needs before \
+             the failure ratio counts",
+        ),
+        None => Some(1),
+    };
+    let ratio = args
+        .failure_ratio
+        .as_ref()
+        .and_then(|arg| ratio(arg, errors));
+
+    let (_, _, first) = given.first()?;
+    match *first {
+        "consecutive_failures" => consecutive.map(Policy::ConsecutiveFailures),
+        "failure_ratio" => Some(Policy::FailureRatio {
+            ratio: ratio?,
+            min_requests: min_requests?,
+        }),
+        _ => args
+            .trip
+            .as_ref()
+            .map(|arg| Policy::Custom(arg.value.clone())),
+    }
+}
+
+fn ratio(arg: &Arg<Number>, errors: &mut Errors) -> Option<f64> {
+    let Number { value, span } = arg.value;
+    if value > 0.0 && value <= 1.0 {
+        Some(value)
+    } else {
+        errors.push(
+            arg.position,
+            syn::Error::new(
+                span,
+                format!(
+                    "failure_ratio must be in (0, 1], got {value:?}: it is the share of \
+                     failed calls that trips the breaker, e.g. `failure_ratio = 0.5` for half"
+                ),
+            ),
+        );
+        None
+    }
+}
+
+fn at_least_one<N>(arg: &Arg<LitInt>, errors: &mut Errors, zero: &str) -> Option<N>
+where
+    N: std::str::FromStr + PartialEq + From<u8>,
+    N::Err: std::fmt::Display,
+{
+    let lit = &arg.value;
+    match lit.base10_parse::<N>() {
+        Ok(n) if n == N::from(0) => {
+            errors.push(arg.position, syn::Error::new(lit.span(), zero));
+            None
+        }
+        Ok(n) => Some(n),
+        Err(e) => {
+            errors.push(
+                arg.position,
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "{e}: the value must fit in a `{}`",
+                        std::any::type_name::<N>()
+                    ),
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn duration(key: &str, arg: Arg<DurationArg>, errors: &mut Errors) -> Option<DurationSetting> {
+    let position = arg.position;
+    let text = match arg.value {
+        DurationArg::Expr(expr) => return Some(DurationSetting::Expr(expr)),
+        DurationArg::Text(text) => text,
+    };
+    match humantime::parse_duration(&text.value()) {
+        Ok(d) if d.is_zero() => {
+            errors.push(
+                position,
+                syn::Error::new(
+                    text.span(),
+                    format!(
+                        "{key} must be longer than zero; leave `{key}` out for the default, \
+                         or write a duration such as \"250ms\" or \"2s\""
+                    ),
+                ),
+            );
+            None
+        }
+        Ok(d) => Some(DurationSetting::Fixed(d)),
+        Err(e) => {
+            errors.push(
+                position,
+                syn::Error::new(
+                    text.span(),
+                    format!(
+                        "malformed duration {:?} for `{key}`: {e}; write it like \"250ms\", \
+                         \"2s\" or \"1m 30s\"",
+                        text.value()
+                    ),
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Checks that the annotated function can take a breaker: an `async fn`, not `const`,
+/// returning something (a `Result`, which the type checker confirms).
+pub(crate) fn function(func: &ItemFn, errors: &mut Errors) {
+    let sig = &func.sig;
+    if let Some(token) = &sig.constness {
+        errors.push(
+            FUNCTION,
+            syn::Error::new(
+                token.span,
+                "`#[circuit_breaker]` cannot go on a `const fn`: the breaker lives in a static \
+                 that is created at run time; remove `const` and make it an `async fn`",
+            ),
+        );
+    } else if sig.asyncness.is_none() {
+        errors.push(
+            FUNCTION,
+            syn::Error::new(
+                sig.fn_token.span,
+                "`#[circuit_breaker]` needs an `async fn`: the call runs under the breaker's \
+                 deadline; write `async fn`",
+            ),
+        );
+    }
+    if let ReturnType::Default = sig.output {
+        errors.push(
+            FUNCTION,
+            syn::Error::new(
+                sig.paren_token.span.join(),
+                "a `#[circuit_breaker]` function must return `Result<T, E>` with \
+                 `E: From<breaker::BreakerError>`, so that it can report rejections and \
+                 timeouts; add a return type such as `-> Result<(), MyError>`",
+            ),
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(
+            FUNCTION,
+            syn::Error::new(
+                variadic.span(),
+                "`#[circuit_breaker]` cannot go on a variadic function",
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn checked(args: TokenStream) -> (Config, Vec<String>) {
+        let mut errors = Errors::default();
+        let parsed = attr::parse(args, &mut errors);
+        let config = config(parsed, &mut errors);
+        (config, errors.messages())
+    }
+
+    fn errors_of(args: TokenStream) -> Vec<String> {
+        checked(args).1
+    }
+
+    #[test]
+    fn durations_are_parsed_at_compile_time() {
+        let (config, errors) = checked(quote!(
+            timeout = "250ms",
+            interval = "1m 30s",
+            reset_timeout = "2s"
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let fixed = |d: Option<DurationSetting>| match d {
+            Some(DurationSetting::Fixed(d)) => d,
+            _ => panic!("not a fixed duration"),
+        };
+        assert_eq!(fixed(config.timeout), Duration::from_millis(250));
+        assert_eq!(fixed(config.interval), Duration::from_secs(90));
+        assert_eq!(fixed(config.reset_timeout), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn malformed_and_zero_durations() {
+        let errors = errors_of(quote!(timeout = "2x", interval = "0s", reset_timeout = ""));
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("malformed duration \"2x\" for `timeout`"));
+        assert!(errors[0].contains("\"1m 30s\""));
+        assert!(errors[1].starts_with("interval must be longer than zero"));
+        assert!(errors[2].starts_with("malformed duration \"\" for `reset_timeout`"));
+    }
+
+    #[test]
+    fn integers_must_be_at_least_one_and_fit() {
+        let errors = errors_of(quote!(max_requests = 0, consecutive_failures = 0));
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].starts_with("max_requests must be at least 1"));
+        assert!(errors[1].starts_with("consecutive_failures must be at least 1"));
+        let errors = errors_of(quote!(max_requests = 5_000_000_000));
+        assert!(errors[0].contains("must fit in a `u32`"), "{errors:?}");
+        let errors = errors_of(quote!(failure_ratio = 0.5, min_requests = 0));
+        assert!(errors[0].starts_with("min_requests must be at least 1"));
+    }
+
+    #[test]
+    fn ratio_range() {
+        for bad in [quote!(0.0), quote!(-0.5), quote!(1.5), quote!(2)] {
+            let errors = errors_of(quote!(failure_ratio = #bad));
+            assert_eq!(errors.len(), 1);
+            assert!(
+                errors[0].starts_with("failure_ratio must be in (0, 1]"),
+                "{errors:?}"
+            );
+        }
+        for good in [quote!(1), quote!(1.0), quote!(0.01)] {
+            let (config, errors) = checked(quote!(failure_ratio = #good));
+            assert!(errors.is_empty());
+            assert!(matches!(
+                config.policy,
+                Some(Policy::FailureRatio {
+                    min_requests: 1,
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn one_trip_policy_only() {
+        let errors = errors_of(quote!(
+            trip = t,
+            consecutive_failures = 3,
+            failure_ratio = 0.5
+        ));
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("`consecutive_failures` conflicts with `trip`"));
+        assert!(errors[1].starts_with("`failure_ratio` conflicts with `trip`"));
+    }
+
+    #[test]
+    fn min_requests_needs_failure_ratio() {
+        let errors = errors_of(quote!(min_requests = 10));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`min_requests` belongs to the failure-ratio policy"));
+        let (config, errors) = checked(quote!(min_requests = 10, failure_ratio = 0.25));
+        assert!(errors.is_empty());
+        assert!(matches!(
+            config.policy,
+            Some(Policy::FailureRatio { min_requests: 10, ratio }) if (ratio - 0.25).abs() < 1e-12
+        ));
+    }
+
+    #[test]
+    fn policies_and_paths() {
+        let (config, _) = checked(quote!(consecutive_failures = 7));
+        assert!(matches!(
+            config.policy,
+            Some(Policy::ConsecutiveFailures(7))
+        ));
+        let (config, _) = checked(quote!(trip = my::trip));
+        assert!(matches!(config.policy, Some(Policy::Custom(_))));
+        let (config, _) = checked(TokenStream::new());
+        assert!(config.policy.is_none());
+        let krate = &config.krate;
+        assert_eq!(quote!(#krate).to_string(), quote!(::breaker).to_string());
+    }
+
+    #[test]
+    fn empty_name() {
+        let errors = errors_of(quote!(name = ""));
+        assert!(errors[0].starts_with("the breaker's name must not be empty"));
+    }
+
+    #[test]
+    fn many_mistakes_at_once() {
+        let errors = errors_of(quote! {
+            timeout = "2x", max_requests = 0, colour = "red", timeout = "1s",
+            failure_ratio = 3.0, min_requests = 0
+        });
+        assert_eq!(errors.len(), 6, "{errors:#?}");
+        // In the order of the keys they concern.
+        assert!(errors[0].starts_with("malformed duration"));
+        assert!(errors[1].starts_with("max_requests must be at least 1"));
+        assert!(errors[2].starts_with("unknown key `colour`"));
+        assert!(errors[3].starts_with("duplicate key `timeout`"));
+        assert!(errors[4].starts_with("failure_ratio must be in (0, 1], got 3.0"));
+        assert!(errors[5].starts_with("min_requests must be at least 1"));
+    }
+
+    fn fn_errors(item: TokenStream) -> Vec<String> {
+        let func: ItemFn = syn::parse2(item).unwrap();
+        let mut errors = Errors::default();
+        function(&func, &mut errors);
+        errors.messages()
+    }
+
+    #[test]
+    fn function_shape() {
+        assert!(
+            fn_errors(quote!(
+                async fn f() -> Result<(), E> {}
+            ))
+            .is_empty()
+        );
+        let errors = fn_errors(quote!(
+            fn f() -> Result<(), E> {}
+        ));
+        assert!(errors[0].starts_with("`#[circuit_breaker]` needs an `async fn`"));
+        let errors = fn_errors(quote!(
+            const fn f() -> Result<(), E> {}
+        ));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`#[circuit_breaker]` cannot go on a `const fn`"));
+        let errors = fn_errors(quote!(
+            async fn f() {}
+        ));
+        assert!(
+            errors[0].starts_with("a `#[circuit_breaker]` function must return `Result<T, E>`")
+        );
+    }
+}
