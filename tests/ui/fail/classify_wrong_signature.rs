@@ -1,0 +1,13 @@
+// Rule: a classifier for another result type is an error on the `classify = ...` path.
+use breaker::{BreakerError, Outcome, circuit_breaker};
+
+fn classify(_: &Result<String, BreakerError>) -> Outcome {
+    Outcome::Success
+}
+
+#[circuit_breaker(classify = classify)]
+async fn fetch() -> Result<u32, BreakerError> {
+    Ok(1)
+}
+
+fn main() {}

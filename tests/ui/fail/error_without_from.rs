@@ -1,0 +1,12 @@
+// Rule: an error type without `From<BreakerError>` is one error, on the return type.
+use breaker::circuit_breaker;
+
+#[derive(Debug)]
+struct ShopError;
+
+#[circuit_breaker]
+async fn fetch() -> Result<u32, ShopError> {
+    Err(ShopError)
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+// Rule: a function without a return type cannot report rejections; the error says what to add.
+use breaker::circuit_breaker;
+
+#[circuit_breaker]
+async fn fetch() {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+// Rule: `consecutive_failures = 0` is an error on the literal.
+use breaker::{BreakerError, circuit_breaker};
+
+#[circuit_breaker(consecutive_failures = 0)]
+async fn fetch() -> Result<u32, BreakerError> {
+    Ok(1)
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+// Rule: a zero duration is an error on the literal.
+use breaker::{BreakerError, circuit_breaker};
+
+#[circuit_breaker(reset_timeout = "0ms")]
+async fn fetch() -> Result<u32, BreakerError> {
+    Ok(1)
+}
+
+fn main() {}
