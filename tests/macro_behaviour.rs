@@ -1,0 +1,610 @@
+//! Behaviour of `#[circuit_breaker]` functions, on tokio's paused clock.
+//!
+//! Every test has its own functions and breaker names: the breakers are process-wide
+//! statics and the registry is global, so tests must not share them.
+
+use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use breaker::{BreakerError, Counts, Outcome, State, circuit_breaker, registry};
+use tokio::time::{Instant, advance};
+
+#[derive(Debug, thiserror::Error)]
+enum TestError {
+    #[error(transparent)]
+    Breaker(#[from] BreakerError),
+    #[error("the dependency is down")]
+    Down,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Parse(#[from] std::num::ParseIntError),
+}
+
+fn state(name: &str) -> State {
+    registry::get(name)
+        .expect("the breaker is registered")
+        .state()
+}
+
+fn counts(name: &str) -> Counts {
+    registry::get(name)
+        .expect("the breaker is registered")
+        .counts()
+}
+
+// --- trip, rejection, `?` ---------------------------------------------------------------
+
+static TRIP_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[circuit_breaker(name = "behaviour::trip", consecutive_failures = 3)]
+async fn parse_quantity(text: &str) -> Result<u32, TestError> {
+    TRIP_RUNS.fetch_add(1, Ordering::SeqCst);
+    let n: u32 = text.parse()?;
+    if n == 0 {
+        return Err(TestError::Down);
+    }
+    Ok(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn consecutive_failures_trip_and_rejections_skip_the_body() {
+    assert_eq!(parse_quantity("7").await.unwrap(), 7);
+    // `?` and `return` keep their meaning, and both errors count as failures.
+    assert!(matches!(
+        parse_quantity("x").await,
+        Err(TestError::Parse(_))
+    ));
+    assert!(matches!(parse_quantity("0").await, Err(TestError::Down)));
+    assert_eq!(state("behaviour::trip"), State::Closed);
+    assert!(matches!(
+        parse_quantity("y").await,
+        Err(TestError::Parse(_))
+    ));
+    assert_eq!(state("behaviour::trip"), State::Open);
+
+    let runs = TRIP_RUNS.load(Ordering::SeqCst);
+    match parse_quantity("5").await {
+        Err(TestError::Breaker(BreakerError::Open { name, retry_after })) => {
+            assert_eq!(name, "behaviour::trip");
+            assert_eq!(retry_after, Duration::from_secs(60));
+        }
+        other => panic!("expected an open-breaker rejection, got {other:?}"),
+    }
+    assert_eq!(
+        TRIP_RUNS.load(Ordering::SeqCst),
+        runs,
+        "a rejected call must not run the body"
+    );
+}
+
+// --- fallback ---------------------------------------------------------------------------
+
+static FALLBACK_CALLS: Mutex<Vec<(String, u8)>> = Mutex::new(Vec::new());
+
+#[circuit_breaker(name = "behaviour::fallback", consecutive_failures = 2, fallback = price_cached)]
+async fn price_live(sku: &str, quantity: u8) -> Result<String, TestError> {
+    if quantity == 0 {
+        Err(TestError::Down)
+    } else {
+        Ok(format!("live {sku} x{quantity}"))
+    }
+}
+
+async fn price_cached(sku: &str, quantity: u8) -> Result<String, TestError> {
+    FALLBACK_CALLS
+        .lock()
+        .unwrap()
+        .push((sku.to_owned(), quantity));
+    Ok(format!("cached {sku} x{quantity}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn fallback_is_served_with_the_same_arguments_only_when_rejected() {
+    assert_eq!(price_live("a", 1).await.unwrap(), "live a x1");
+    // Errors of admitted calls go to the caller, not to the fallback.
+    for _ in 0..2 {
+        assert!(matches!(price_live("a", 0).await, Err(TestError::Down)));
+    }
+    assert!(FALLBACK_CALLS.lock().unwrap().is_empty());
+    assert_eq!(state("behaviour::fallback"), State::Open);
+
+    assert_eq!(price_live("b", 3).await.unwrap(), "cached b x3");
+    assert_eq!(
+        *FALLBACK_CALLS.lock().unwrap(),
+        [(String::from("b"), 3)],
+        "the fallback gets the very arguments of the rejected call"
+    );
+}
+
+// --- deadline ---------------------------------------------------------------------------
+
+#[circuit_breaker(name = "behaviour::deadline", timeout = "2s", consecutive_failures = 2)]
+async fn slow(delay: Duration) -> Result<(), TestError> {
+    tokio::time::sleep(delay).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_past_its_deadline_is_a_failure() {
+    slow(Duration::from_secs(1)).await.unwrap();
+
+    let started = Instant::now();
+    match slow(Duration::from_secs(30)).await {
+        Err(TestError::Breaker(BreakerError::Timeout { name, after })) => {
+            assert_eq!(name, "behaviour::deadline");
+            assert_eq!(after, Duration::from_secs(2));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(2),
+        "dropped at the deadline"
+    );
+    let c = counts("behaviour::deadline");
+    assert_eq!((c.total_failures, c.consecutive_failures), (1, 1));
+
+    assert!(slow(Duration::from_secs(30)).await.is_err());
+    assert_eq!(state("behaviour::deadline"), State::Open);
+}
+
+// --- half-open probing and recovery -----------------------------------------------------
+
+#[circuit_breaker(
+    name = "behaviour::half_open",
+    consecutive_failures = 1,
+    reset_timeout = "10s",
+    max_requests = 2
+)]
+async fn probe(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_probes_close_the_breaker_or_reopen_it() {
+    const NAME: &str = "behaviour::half_open";
+    assert!(probe(true).await.is_err());
+    assert_eq!(state(NAME), State::Open);
+
+    advance(Duration::from_secs(9)).await;
+    match probe(false).await {
+        Err(TestError::Breaker(BreakerError::Open { retry_after, .. })) => {
+            assert_eq!(retry_after, Duration::from_secs(1));
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(state(NAME), State::HalfOpen);
+    probe(false).await.unwrap();
+    assert_eq!(state(NAME), State::HalfOpen, "one of two probes succeeded");
+    probe(false).await.unwrap();
+    assert_eq!(
+        state(NAME),
+        State::Closed,
+        "max_requests successes close it"
+    );
+
+    // A failed probe re-opens the breaker at once.
+    assert!(probe(true).await.is_err());
+    advance(Duration::from_secs(10)).await;
+    assert!(matches!(probe(true).await, Err(TestError::Down)));
+    assert_eq!(state(NAME), State::Open);
+}
+
+#[circuit_breaker(
+    name = "behaviour::budget",
+    consecutive_failures = 1,
+    reset_timeout = "5s",
+    max_requests = 1
+)]
+async fn held(fail: bool, hold: Duration) -> Result<(), TestError> {
+    tokio::time::sleep(hold).await;
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_budget_rejects_extra_probes_and_dropped_probes_give_it_back() {
+    const NAME: &str = "behaviour::budget";
+    assert!(held(true, Duration::ZERO).await.is_err());
+    advance(Duration::from_secs(5)).await;
+
+    // The first probe is in flight: the second is rejected.
+    let first = tokio::spawn(held(false, Duration::from_secs(1)));
+    tokio::task::yield_now().await;
+    match held(false, Duration::ZERO).await {
+        Err(TestError::Breaker(BreakerError::HalfOpenFull { name })) => assert_eq!(name, NAME),
+        other => panic!("expected a full half-open budget, got {other:?}"),
+    }
+    first.await.unwrap().unwrap();
+    assert_eq!(state(NAME), State::Closed);
+
+    // A probe dropped before it finishes records nothing and frees its slot.
+    assert!(held(true, Duration::ZERO).await.is_err());
+    advance(Duration::from_secs(5)).await;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(1),
+        held(false, Duration::from_secs(1)),
+    )
+    .await;
+    assert!(dropped.is_err(), "the probe was dropped in flight");
+    assert_eq!(state(NAME), State::HalfOpen);
+    held(false, Duration::ZERO).await.unwrap();
+    assert_eq!(state(NAME), State::Closed);
+}
+
+#[circuit_breaker(
+    name = "behaviour::interval",
+    consecutive_failures = 2,
+    interval = "10s"
+)]
+async fn sometimes(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn interval_clears_the_counts_while_closed() {
+    assert!(sometimes(true).await.is_err());
+    advance(Duration::from_secs(10)).await;
+    assert!(sometimes(true).await.is_err());
+    assert_eq!(state("behaviour::interval"), State::Closed);
+    assert!(sometimes(true).await.is_err());
+    assert_eq!(state("behaviour::interval"), State::Open);
+}
+
+// --- names ------------------------------------------------------------------------------
+
+#[circuit_breaker(name = "behaviour::shared", consecutive_failures = 2)]
+async fn shared_writer(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[circuit_breaker(name = "behaviour::shared", consecutive_failures = 2)]
+async fn shared_reader() -> Result<u8, TestError> {
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn functions_with_one_name_share_one_breaker() {
+    assert_eq!(shared_reader().await.unwrap(), 1);
+    for _ in 0..2 {
+        assert!(shared_writer(true).await.is_err());
+    }
+    match shared_reader().await {
+        Err(TestError::Breaker(BreakerError::Open { name, .. })) => {
+            assert_eq!(name, "behaviour::shared");
+        }
+        other => panic!("the shared breaker should be open, got {other:?}"),
+    }
+    let listed = registry::snapshot()
+        .into_iter()
+        .filter(|s| s.name == "behaviour::shared")
+        .count();
+    assert_eq!(listed, 1);
+}
+
+#[circuit_breaker(name = "behaviour::conflict", consecutive_failures = 2)]
+async fn conflict_first() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[circuit_breaker(name = "behaviour::conflict", consecutive_failures = 3)]
+async fn conflict_second() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_name_with_different_settings_is_misconfigured_at_first_use() {
+    conflict_first().await.unwrap();
+    for _ in 0..2 {
+        match conflict_second().await {
+            Err(TestError::Breaker(e @ BreakerError::Misconfigured { .. })) => {
+                let message = e.to_string();
+                assert!(message.contains("\"behaviour::conflict\""), "{message}");
+                assert!(message.contains("the trip policy"), "{message}");
+            }
+            other => panic!("expected a misconfiguration, got {other:?}"),
+        }
+    }
+    conflict_first().await.unwrap();
+}
+
+#[circuit_breaker(name = "behaviour::zero_timeout", timeout = Duration::ZERO)]
+async fn zero_timeout() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[circuit_breaker(reset_timeout = Duration::from_secs(0))]
+async fn zero_reset_default_name() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_duration_expressions_are_misconfigured_at_first_use() {
+    match zero_timeout().await {
+        Err(TestError::Breaker(BreakerError::Misconfigured { name, reason })) => {
+            assert_eq!(name, "behaviour::zero_timeout");
+            assert!(
+                reason.contains("timeout must be longer than zero"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a misconfiguration, got {other:?}"),
+    }
+    match zero_reset_default_name().await {
+        Err(TestError::Breaker(BreakerError::Misconfigured { name, reason })) => {
+            assert_eq!(name, "macro_behaviour::zero_reset_default_name");
+            assert!(reason.contains("reset_timeout"), "{reason}");
+        }
+        other => panic!("expected a misconfiguration, got {other:?}"),
+    }
+}
+
+#[circuit_breaker]
+async fn named_by_default() -> Result<(), TestError> {
+    Ok(())
+}
+
+struct Inventory;
+
+impl Inventory {
+    #[circuit_breaker]
+    async fn count(&self) -> Result<u32, TestError> {
+        Ok(3)
+    }
+}
+
+struct Shelf<T>(T);
+
+impl<T: Send + Sync> Shelf<T> {
+    #[circuit_breaker]
+    async fn size(&self) -> Result<usize, TestError> {
+        Ok(std::mem::size_of_val(&self.0))
+    }
+}
+
+struct Twin<T>(T);
+
+impl Twin<u8> {
+    #[circuit_breaker]
+    async fn get(&self) -> Result<u32, TestError> {
+        Ok(u32::from(self.0))
+    }
+}
+
+impl Twin<u16> {
+    #[circuit_breaker]
+    async fn get(&self) -> Result<u32, TestError> {
+        Ok(u32::from(self.0))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_names_come_from_the_module_the_type_and_the_function() {
+    named_by_default().await.unwrap();
+    assert!(registry::get("macro_behaviour::named_by_default").is_some());
+
+    Inventory.count().await.unwrap();
+    assert!(registry::get("macro_behaviour::Inventory::count").is_some());
+
+    // One breaker for every instantiation of a generic type, named without its arguments.
+    Shelf(1_u8).size().await.unwrap();
+    Shelf("x").size().await.unwrap();
+    assert_eq!(counts("macro_behaviour::Shelf::size").total_successes, 2);
+
+    // Two functions whose default names collide still get a breaker each.
+    Twin(1_u8).get().await.unwrap();
+    Twin(2_u16).get().await.unwrap();
+    Twin(3_u16).get().await.unwrap();
+    assert_eq!(counts("macro_behaviour::Twin::get").total_successes, 1);
+    assert_eq!(counts("macro_behaviour::Twin::get#2").total_successes, 2);
+}
+
+// --- policies, classification, hooks ----------------------------------------------------
+
+fn not_found_is_no_failure(result: &Result<u32, TestError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(TestError::NotFound) => Outcome::Ignored,
+        Err(_) => Outcome::Failure,
+    }
+}
+
+#[circuit_breaker(
+    name = "behaviour::classify",
+    consecutive_failures = 2,
+    classify = not_found_is_no_failure
+)]
+async fn lookup(id: u32) -> Result<u32, TestError> {
+    match id {
+        0 => Err(TestError::NotFound),
+        1 => Err(TestError::Down),
+        n => Ok(n),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn classify_decides_what_counts_as_a_failure() {
+    const NAME: &str = "behaviour::classify";
+    for _ in 0..5 {
+        assert!(matches!(lookup(0).await, Err(TestError::NotFound)));
+    }
+    assert_eq!(state(NAME), State::Closed);
+    assert_eq!(counts(NAME).total_ignored, 5);
+    assert_eq!(lookup(2).await.unwrap(), 2);
+    for _ in 0..2 {
+        assert!(lookup(1).await.is_err());
+    }
+    assert_eq!(state(NAME), State::Open);
+}
+
+#[circuit_breaker(name = "behaviour::ratio", failure_ratio = 0.5, min_requests = 4)]
+async fn ratio(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failure_ratio_trips_once_enough_calls_failed() {
+    const NAME: &str = "behaviour::ratio";
+    ratio(false).await.unwrap();
+    assert!(ratio(true).await.is_err());
+    ratio(false).await.unwrap();
+    assert_eq!(
+        state(NAME),
+        State::Closed,
+        "3 calls are fewer than min_requests"
+    );
+    assert!(ratio(true).await.is_err());
+    assert_eq!(state(NAME), State::Open, "2 of 4 calls failed");
+}
+
+fn three_failures_in_total(counts: &Counts) -> bool {
+    counts.total_failures >= 3
+}
+
+#[circuit_breaker(name = "behaviour::custom_trip", trip = three_failures_in_total)]
+async fn custom_trip(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_trip_policy_decides_when_to_open() {
+    for fail in [true, false, true, false] {
+        let _ = custom_trip(fail).await;
+    }
+    assert_eq!(state("behaviour::custom_trip"), State::Closed);
+    assert!(custom_trip(true).await.is_err());
+    assert_eq!(state("behaviour::custom_trip"), State::Open);
+}
+
+static TRANSITIONS: Mutex<Vec<(String, State, State)>> = Mutex::new(Vec::new());
+
+fn record_transition(name: &str, from: State, to: State) {
+    TRANSITIONS
+        .lock()
+        .unwrap()
+        .push((name.to_owned(), from, to));
+}
+
+#[circuit_breaker(
+    name = "behaviour::hook",
+    consecutive_failures = 1,
+    reset_timeout = "1s",
+    on_state_change = record_transition
+)]
+async fn hooked(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_state_change_sees_every_transition() {
+    assert!(hooked(true).await.is_err());
+    advance(Duration::from_secs(1)).await;
+    hooked(false).await.unwrap();
+    let seen: Vec<_> = TRANSITIONS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, _, _)| name == "behaviour::hook")
+        .map(|(_, from, to)| (*from, *to))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed),
+        ]
+    );
+}
+
+// --- shapes: methods, patterns, io::Result, panics ---------------------------------------
+
+struct Counter {
+    live: u32,
+    cached: u32,
+}
+
+impl Counter {
+    #[circuit_breaker(name = "behaviour::method", consecutive_failures = 1, fallback = cached)]
+    async fn bump(&mut self, by: u32) -> Result<u32, TestError> {
+        if by == 0 {
+            return Err(TestError::Down);
+        }
+        self.live += by;
+        Ok(self.live)
+    }
+
+    async fn cached(&mut self, by: u32) -> Result<u32, TestError> {
+        self.cached += by;
+        Ok(self.cached)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_method_falls_back_on_the_same_receiver() {
+    let mut counter = Counter { live: 0, cached: 0 };
+    assert_eq!(counter.bump(2).await.unwrap(), 2);
+    assert!(counter.bump(0).await.is_err());
+    assert_eq!(counter.bump(5).await.unwrap(), 5);
+    assert_eq!((counter.live, counter.cached), (2, 5));
+}
+
+#[circuit_breaker(name = "behaviour::patterns", consecutive_failures = 1, fallback = pair_cached)]
+async fn pair((a, b): (u32, u32)) -> Result<u32, TestError> {
+    if a == 0 {
+        Err(TestError::Down)
+    } else {
+        Ok(a + b)
+    }
+}
+
+async fn pair_cached(pair: (u32, u32)) -> Result<u32, TestError> {
+    Ok(pair.0 * pair.1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn destructured_arguments_reach_the_fallback_whole() {
+    assert_eq!(pair((1, 2)).await.unwrap(), 3);
+    assert!(pair((0, 1)).await.is_err());
+    assert_eq!(pair((3, 4)).await.unwrap(), 12);
+}
+
+#[circuit_breaker(name = "behaviour::io", timeout = "1s", consecutive_failures = 1)]
+async fn read_slowly(delay: Duration) -> io::Result<u8> {
+    tokio::time::sleep(delay).await;
+    Ok(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn io_results_carry_the_breaker_error() {
+    let timed_out = read_slowly(Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(timed_out.kind(), io::ErrorKind::TimedOut);
+    let inner = timed_out
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<BreakerError>());
+    assert!(matches!(inner, Some(BreakerError::Timeout { .. })));
+
+    let rejected = read_slowly(Duration::ZERO).await.unwrap_err();
+    assert_eq!(rejected.kind(), io::ErrorKind::Other);
+    let inner = rejected
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<BreakerError>());
+    assert!(matches!(inner, Some(BreakerError::Open { .. })));
+}
+
+#[circuit_breaker(name = "behaviour::panic", consecutive_failures = 1)]
+async fn panics(panic: bool) -> Result<(), TestError> {
+    assert!(!panic, "the dependency panicked");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_body_counts_as_a_failure() {
+    let joined = tokio::spawn(panics(true)).await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(state("behaviour::panic"), State::Open);
+}
