@@ -2,9 +2,9 @@
 //! may change in any release.
 //!
 //! The expansion of an annotated function calls, in order:
-//! [`Select::kind`] (which also checks the return type), [`own`] or [`shared`] once to
-//! create the breaker, then [`run`] / [`run_with`] for an admitted call, or [`fallback`]
-//! when the breaker rejects it.
+//! [`Probe::__breaker_select`] (which also checks the return type), [`own`] or
+//! [`shared`] once to create the breaker, then [`run`] / [`run_with`] for an admitted
+//! call, or [`fallback`] when the breaker rejects it.
 
 use std::fmt;
 use std::future::Future;
@@ -119,8 +119,9 @@ impl<T, E: From<BreakerError>> Protected for Result<T, E> {
 }
 
 /// Picks the [`Kind`] of a return type `R` by method resolution at the expansion site:
-/// `Select::<R>::new().kind()` finds the inherent method for `io::Result<T>` first and
-/// otherwise derefs to [`Probe::kind`], which requires `R:` [`Protected`].
+/// `Select::<R>::new().__breaker_select()` finds the inherent method for `io::Result<T>`
+/// first and otherwise derefs to [`Probe::__breaker_select`], which requires
+/// `R:` [`Protected`]. (The unusual name keeps users' traits from taking the call over.)
 ///
 /// `std::io::Error` does not implement `From<BreakerError>` (only the runtime crate could
 /// add that impl), so `io::Result` is served here: timeouts become
@@ -167,7 +168,7 @@ impl<R> fmt::Debug for Probe<R> {
 impl<T> Select<io::Result<T>> {
     /// The conversions for `io::Result<T>`.
     #[must_use]
-    pub fn kind(&self) -> Kind<io::Result<T>> {
+    pub fn __breaker_select(&self) -> Kind<io::Result<T>> {
         Kind {
             error: |e| Err(io_error(e)),
             classify: Outcome::of,
@@ -178,7 +179,7 @@ impl<T> Select<io::Result<T>> {
 impl<R> Probe<R> {
     /// The conversions for any [`Protected`] return type.
     #[must_use]
-    pub fn kind(&self) -> Kind<R>
+    pub fn __breaker_select(&self) -> Kind<R>
     where
         R: Protected,
     {

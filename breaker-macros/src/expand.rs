@@ -214,7 +214,7 @@ fn generate(config: &Config, func: ItemFn) -> TokenStream {
     // The one place that checks the return type: a `Result` whose error type can hold a
     // `BreakerError` (or an `io::Result`). Spanned on the return type.
     let private_at_ret = respan(private.clone(), ret_span);
-    let kind = quote_spanned!(ret_span=> #private_at_ret::Select::<#ret>::new().kind());
+    let kind = quote_spanned!(ret_span=> #private_at_ret::Select::<#ret>::new().__breaker_select());
 
     // Pins the body's type to the declared return type, so that `?` converts into the
     // function's error type and type errors land on the user's code.

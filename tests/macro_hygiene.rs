@@ -1,0 +1,107 @@
+//! The expansion of `#[circuit_breaker]` depends on none of the user's names: it compiles
+//! next to local `core`, `std` and `breaker` modules, user types called `Result`, `Ok`,
+//! `Err`, `Option`, `Clone`, `Future`, `Duration` and friends, a blanket trait with the
+//! methods the expansion calls, and inside a module without the prelude.
+
+/// Everything the expansion could accidentally pick up, shadowed.
+mod shadowed {
+    #![allow(dead_code, non_camel_case_types, clippy::upper_case_acronyms)]
+
+    mod core {}
+    mod std {}
+    mod breaker {}
+
+    struct Result;
+    struct Option;
+    struct Ok;
+    struct Err;
+    struct Some;
+    struct Duration;
+    struct Builder;
+    struct Name;
+    struct Outcome;
+    struct OnceCell;
+    trait Clone {}
+    trait Future {}
+    trait From {}
+
+    /// A trait in scope for every type, with the method names the expansion calls (other
+    /// than its own `__breaker_...` ones: that prefix is reserved).
+    trait Sneaky {
+        fn kind(&self) -> u8 {
+            0
+        }
+        fn error(&self) -> u8 {
+            0
+        }
+        fn get_or_init(&self) -> u8 {
+            0
+        }
+        fn try_acquire(&self) -> u8 {
+            0
+        }
+    }
+    impl<T: ?Sized> Sneaky for T {}
+
+    use ::breaker::{BreakerError, circuit_breaker};
+
+    type Answer = ::core::result::Result<u32, BreakerError>;
+
+    fn classify(result: &Answer) -> ::breaker::Outcome {
+        ::breaker::Outcome::of(result)
+    }
+
+    fn hook(_: &str, _: ::breaker::State, _: ::breaker::State) {}
+
+    #[circuit_breaker(
+        timeout = "1s",
+        interval = ::core::time::Duration::from_secs(10),
+        max_requests = 2,
+        failure_ratio = 0.5,
+        min_requests = 2,
+        classify = classify,
+        on_state_change = hook,
+        fallback = cached
+    )]
+    pub(crate) async fn fetch(id: u32, (a, b): (u32, u32)) -> Answer {
+        ::core::result::Result::Ok(id + a + b)
+    }
+
+    async fn cached(_id: u32, _pair: (u32, u32)) -> Answer {
+        ::core::result::Result::Ok(0)
+    }
+
+    pub(crate) struct Client;
+
+    impl Client {
+        #[circuit_breaker(name = "hygiene::method", fallback = cached)]
+        pub(crate) async fn get(&self, id: u32) -> ::std::io::Result<u32> {
+            ::core::result::Result::Ok(id)
+        }
+
+        async fn cached(&self, _id: u32) -> ::std::io::Result<u32> {
+            ::core::result::Result::Ok(0)
+        }
+    }
+}
+
+/// No prelude at all: every name the expansion uses must be a full path.
+mod no_prelude {
+    #![no_implicit_prelude]
+
+    #[::breaker::circuit_breaker(timeout = "1s", consecutive_failures = 2, fallback = cached)]
+    pub(crate) async fn fetch(id: u32) -> ::core::result::Result<u32, ::breaker::BreakerError> {
+        ::core::result::Result::Ok(id)
+    }
+
+    async fn cached(_id: u32) -> ::core::result::Result<u32, ::breaker::BreakerError> {
+        ::core::result::Result::Ok(0)
+    }
+}
+
+#[tokio::test]
+async fn shadowed_names_do_not_reach_the_expansion() {
+    assert_eq!(shadowed::fetch(1, (2, 3)).await.unwrap(), 6);
+    assert_eq!(shadowed::Client.get(4).await.unwrap(), 4);
+    assert_eq!(no_prelude::fetch(5).await.unwrap(), 5);
+}
