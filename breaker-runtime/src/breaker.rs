@@ -133,7 +133,9 @@ impl Core {
         change: impl Fn(u64) -> Option<u64>,
     ) -> Update {
         let cell = &self.counters[index];
-        let mut current = cell.load(Ordering::Relaxed);
+        // Acquire: a word retagged by a newer generation must not be paired with an older
+        // state word in the check below (the retag is written after the state word).
+        let mut current = cell.load(Ordering::Acquire);
         loop {
             let value = match counts::unpack(current, generation) {
                 Some(value) => value,
@@ -149,7 +151,7 @@ impl Core {
                 current,
                 counts::pack(generation, new),
                 Ordering::AcqRel,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return Update::Applied(new),
                 Err(actual) => current = actual,

@@ -74,6 +74,8 @@ mod breaker;
 mod builder;
 mod counts;
 mod error;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod name;
 mod permit;
 mod policy;

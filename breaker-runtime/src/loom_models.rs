@@ -1,0 +1,182 @@
+//! Loom models of the state machine: every interleaving of two or three threads on the
+//! breaker's atomics. Run with `scripts/loom.sh`.
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+use crate::breaker::Core;
+use crate::{Builder, Outcome, State, TripPolicy};
+
+/// Time stands still in the models; transitions that need time are driven explicitly.
+const NOW: u64 = 1_000;
+/// Far enough that any reset_timeout of the models has elapsed.
+const LATER: u64 = 1_000_000_000_000;
+
+fn core(max_requests: u32, failures: u32, hook: Option<Arc<AtomicUsize>>) -> Arc<Core> {
+    let mut b = Builder::new("loom")
+        .max_requests(max_requests)
+        .trip_policy(TripPolicy::ConsecutiveFailures(failures));
+    if let Some(calls) = hook {
+        b = b.on_state_change(move |_, _, _| {
+            calls.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    Arc::new(Core::new(b))
+}
+
+fn state(core: &Core) -> State {
+    core.view().word.state()
+}
+
+/// Trips a fresh breaker and moves it to half-open.
+fn half_open(core: &Core) {
+    let (g, _) = core.acquire(|| NOW).unwrap();
+    core.record(g, Outcome::Failure, || NOW);
+    assert_eq!(state(core), State::Open);
+    let (_, s) = core.acquire(|| LATER).unwrap();
+    assert_eq!(s, State::HalfOpen);
+    // That admission took a slot; give it back so the threads start from zero.
+    core.cancel(core.view().word.generation());
+}
+
+#[test]
+fn half_open_admission_never_exceeds_max_requests() {
+    loom::model(|| {
+        let core = core(2, 1, None);
+        half_open(&core);
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let core = Arc::clone(&core);
+                let admitted = Arc::clone(&admitted);
+                thread::spawn(move || {
+                    if core.acquire(|| LATER).is_ok() {
+                        admitted.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(admitted.load(Ordering::SeqCst), 2);
+        assert_eq!(core.counts_of(core.view().word.generation()).requests, 2);
+    });
+}
+
+#[test]
+fn concurrent_failures_trip_once_with_one_hook_call() {
+    loom::model(|| {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let core = core(1, 1, Some(Arc::clone(&calls)));
+        let permits: Vec<u64> = (0..2).map(|_| core.acquire(|| NOW).unwrap().0).collect();
+        let threads: Vec<_> = permits
+            .into_iter()
+            .map(|g| {
+                let core = Arc::clone(&core);
+                thread::spawn(move || core.record(g, Outcome::Failure, || NOW))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(state(&core), State::Open);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(core.view().word.generation(), 1);
+    });
+}
+
+#[test]
+fn a_stale_outcome_racing_a_transition_changes_nothing() {
+    loom::model(|| {
+        let core = core(1, 1, None);
+        let (slow, _) = core.acquire(|| NOW).unwrap();
+        let (tripping, _) = core.acquire(|| NOW).unwrap();
+        let c1 = Arc::clone(&core);
+        let t1 = thread::spawn(move || c1.record(tripping, Outcome::Failure, || NOW));
+        let c2 = Arc::clone(&core);
+        let t2 = thread::spawn(move || c2.record(slow, Outcome::Success, || NOW));
+        t1.join().unwrap();
+        t2.join().unwrap();
+        // The failure always trips (the success cannot break a streak it raced).
+        assert_eq!(state(&core), State::Open);
+        let open = core.view().word.generation();
+        assert_eq!(core.counts_of(open), crate::Counts::default());
+    });
+}
+
+#[test]
+fn a_dropped_permit_racing_an_admission_gives_its_slot_back_once() {
+    loom::model(|| {
+        let core = core(1, 1, None);
+        half_open(&core);
+        let (held, _) = core.acquire(|| LATER).unwrap();
+        let c1 = Arc::clone(&core);
+        let dropper = thread::spawn(move || c1.cancel(held));
+        let c2 = Arc::clone(&core);
+        let admitter = thread::spawn(move || c2.acquire(|| LATER).is_ok());
+        dropper.join().unwrap();
+        let admitted = admitter.join().unwrap();
+        let generation = core.view().word.generation();
+        let requests = core.counts_of(generation).requests;
+        if admitted {
+            assert_eq!(requests, 1);
+            assert!(core.acquire(|| LATER).is_err(), "only one slot");
+        } else {
+            assert_eq!(requests, 0);
+            assert!(core.acquire(|| LATER).is_ok(), "the slot came back");
+        }
+    });
+}
+
+#[test]
+fn the_closing_success_racing_an_admission_makes_one_transition() {
+    loom::model(|| {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let core = core(2, 1, Some(Arc::clone(&calls)));
+        half_open(&core);
+        let before = calls.load(Ordering::SeqCst);
+        let (a, _) = core.acquire(|| LATER).unwrap();
+        let (b, _) = core.acquire(|| LATER).unwrap();
+        core.record(a, Outcome::Success, || LATER);
+        let c1 = Arc::clone(&core);
+        let t1 = thread::spawn(move || c1.record(b, Outcome::Success, || LATER));
+        let c2 = Arc::clone(&core);
+        let t2 = thread::spawn(move || c2.acquire(|| LATER).map(|(g, _)| g));
+        t1.join().unwrap();
+        let third = t2.join().unwrap();
+        assert_eq!(state(&core), State::Closed);
+        assert_eq!(calls.load(Ordering::SeqCst), before + 1);
+        if let Ok(g) = third {
+            // Admitted only after the close, into the closed generation.
+            assert_eq!(g, core.view().word.generation());
+        }
+    });
+}
+
+#[test]
+fn readers_never_pair_a_generation_with_another_generations_start() {
+    loom::model(|| {
+        let core = core(1, 1, None);
+        let (g, _) = core.acquire(|| NOW).unwrap();
+        core.record(g, Outcome::Failure, || NOW);
+        assert_eq!(core.view().since, Some(NOW));
+        let c1 = Arc::clone(&core);
+        let prober = thread::spawn(move || {
+            let _ = c1.acquire(|| LATER);
+        });
+        let c2 = Arc::clone(&core);
+        let reader = thread::spawn(move || {
+            let view = c2.view();
+            match (view.word.state(), view.since) {
+                (State::Open, since) if view.word.busy() => assert_eq!(since, None),
+                (State::Open, since) => assert_eq!(since, Some(NOW)),
+                (State::HalfOpen, since) => assert_eq!(since, Some(LATER)),
+                (State::Closed, _) => panic!("never closed"),
+            }
+        });
+        prober.join().unwrap();
+        reader.join().unwrap();
+    });
+}
