@@ -1,5 +1,9 @@
 //! The `#[circuit_breaker]` attribute of the [`breaker`](https://docs.rs/breaker) crate.
-//! Use it through `breaker`, which re-exports it; see [`circuit_breaker`].
+//! Use it through `breaker`, which re-exports it: see [`circuit_breaker`].
+//!
+//! The crate is organised by phase: `attr.rs` parses the `key = value` list, `valid.rs`
+//! checks values and the function's shape, `expand.rs` generates the code. The generated
+//! code calls into `breaker::__private`, which is not a stable API.
 
 #![deny(unsafe_code)]
 
@@ -10,7 +14,445 @@ mod valid;
 
 use proc_macro::TokenStream;
 
-/// Puts an `async fn` behind a circuit breaker.
+/// Puts an `async fn` behind a circuit breaker and a deadline.
+///
+/// ```
+/// use breaker::{BreakerError, circuit_breaker};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum ShopError {
+///     #[error(transparent)]
+///     Breaker(#[from] BreakerError),
+///     #[error("pricing answered {0}")]
+///     Status(u16),
+/// }
+///
+/// #[circuit_breaker(timeout = "2s", max_requests = 3, fallback = cached_price)]
+/// async fn fetch_price(sku: &str) -> Result<u64, ShopError> {
+///     // call the pricing service
+///     if sku.is_empty() { Err(ShopError::Status(400)) } else { Ok(1999) }
+/// }
+///
+/// async fn cached_price(_sku: &str) -> Result<u64, ShopError> {
+///     Ok(1899) // the last known price
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(fetch_price("sku-1").await.unwrap(), 1999);
+/// # }
+/// ```
+///
+/// Every call of the function goes through one circuit breaker, created on the first call
+/// and kept in a `static` inside the function: one breaker per function, shared by every
+/// instance of a method's type and every instantiation of a generic function. An admitted
+/// call runs the body unchanged (`return` and `?` keep their meaning) under the breaker's
+/// deadline, and its result is recorded: `Ok` as a success, `Err` as a failure. A rejected
+/// call (the breaker is open, or half-open with its probe budget taken) runs the fallback
+/// if there is one, and otherwise returns `Err(E::from(BreakerError::Open { .. }))` or
+/// `HalfOpenFull` at once, without running the body.
+///
+/// The signature is kept as written: visibility, attributes, doc comments, generics,
+/// `where` clauses, `&self` / `&mut self` / `self`, `impl Trait` and reference arguments.
+/// The function must be an `async fn` returning `Result<T, E>` (directly or through an
+/// alias such as `io::Result<T>` or `anyhow::Result<T>`) whose error type implements
+/// `From<BreakerError>` (a thiserror `#[from]` variant or `anyhow::Error` both do;
+/// `std::io::Error` is supported too: see [Return types](#return-types)).
+///
+/// # Keys
+///
+/// All keys are optional: `#[circuit_breaker]` alone is a breaker with the defaults.
+///
+/// | key | value | default | meaning |
+/// |---|---|---|---|
+/// | `name` | string | module path, `Self` type and function name | the breaker's name in errors, hooks and the registry; one explicit name shared by several functions is one breaker |
+/// | `timeout` | duration | none | deadline for each admitted call; past it the call is dropped, counts as a failure and returns `BreakerError::Timeout` |
+/// | `max_requests` | integer ≥ 1 | `1` | probe calls admitted while half-open, and consecutive successes that close the breaker |
+/// | `interval` | duration | none | while closed, clear the counts every `interval` |
+/// | `reset_timeout` | duration | `"60s"` | how long the breaker stays open before it admits a probe |
+/// | `consecutive_failures` | integer ≥ 1 | `5` | trip policy: open after this many failures in a row |
+/// | `failure_ratio` | number in (0, 1] | — | trip policy: open when this share of the calls failed, once there were `min_requests` |
+/// | `min_requests` | integer ≥ 1 | `1` | with `failure_ratio` only |
+/// | `trip` | path to `fn(&Counts) -> bool` | — | trip policy: your own |
+/// | `classify` | path to `fn(&Result<T, E>) -> Outcome` | `Ok` succeeds, `Err` fails | which results count as success, failure or neither |
+/// | `on_state_change` | path to `fn(&str, State, State)` | — | called after every state change with the name, the old and the new state |
+/// | `fallback` | path to an `async fn` | none | called with the same arguments when the breaker rejects the call |
+/// | `crate` | string path | `"::breaker"` | where `breaker` is, for crates that re-export it |
+///
+/// At most one trip policy may be given; without one, the breaker opens after 5
+/// consecutive failures.
+///
+/// **Durations** are string literals in the usual human form, parsed at compile time:
+/// `"250ms"`, `"2s"`, `"1m 30s"`, `"1h"`. A zero or malformed duration is a compile
+/// error. Any other expression of type `std::time::Duration` is used as it is (a constant,
+/// `Duration::from_millis(250)`, a function call); it is evaluated once, on the first call,
+/// and an invalid one (zero) makes every call return `BreakerError::Misconfigured`.
+///
+/// ## `name`
+///
+/// Without `name`, a free function's breaker is named after its module path and name
+/// (`my_crate::prices::fetch_price`) and a method's after its `Self` type without generic
+/// arguments and its name (`my_crate::Client::get`). A breaker with a default name belongs
+/// to its function alone: should two functions get the same default name (methods of two
+/// `impl` blocks of one generic type, say), the second to be called gets `#2` appended.
+///
+/// Functions that give the same explicit `name` share one breaker: failures of one trip
+/// it for all. Sharing a name with different settings is reported at first use: every
+/// call of the function that came second returns `BreakerError::Misconfigured`, whose
+/// message names the breaker and the setting that differs.
+///
+/// ```
+/// use breaker::{BreakerError, State, circuit_breaker, registry};
+/// # #[derive(Debug)]
+/// # enum AppError { Breaker(BreakerError), Down }
+/// # impl From<BreakerError> for AppError {
+/// #     fn from(e: BreakerError) -> Self { AppError::Breaker(e) }
+/// # }
+///
+/// #[circuit_breaker(name = "inventory", consecutive_failures = 1)]
+/// async fn reserve(_sku: &str) -> Result<u32, AppError> {
+///     Err(AppError::Down)
+/// }
+///
+/// #[circuit_breaker(name = "inventory", consecutive_failures = 1)]
+/// async fn release(_sku: &str) -> Result<u32, AppError> {
+///     Ok(1)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert!(matches!(reserve("sku-1").await, Err(AppError::Down)));
+/// assert_eq!(registry::get("inventory").unwrap().state(), State::Open);
+/// // One breaker: `reserve` tripped it for `release` too.
+/// assert!(matches!(release("sku-1").await, Err(AppError::Breaker(BreakerError::Open { .. }))));
+/// # }
+/// ```
+///
+/// ## `timeout`
+///
+/// The call is raced against the deadline inside the breaker, so a hanging dependency
+/// is recorded as failing and trips the breaker.
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker::{BreakerError, circuit_breaker};
+///
+/// #[circuit_breaker(timeout = "250ms")]
+/// async fn slow() -> Result<(), BreakerError> {
+///     tokio::time::sleep(Duration::from_secs(5)).await;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let err = slow().await.unwrap_err();
+/// assert!(matches!(err, BreakerError::Timeout { after, .. } if after == Duration::from_millis(250)));
+/// # }
+/// ```
+///
+/// ## `max_requests` and `reset_timeout`
+///
+/// After `reset_timeout` the open breaker turns half-open and admits `max_requests` probe
+/// calls; one failed probe re-opens it, `max_requests` successful ones close it.
+///
+/// ```
+/// use std::time::Duration;
+/// use breaker::{BreakerError, State, circuit_breaker, registry};
+/// # #[derive(Debug)]
+/// # enum AppError { Breaker(BreakerError), Down }
+/// # impl From<BreakerError> for AppError {
+/// #     fn from(e: BreakerError) -> Self { AppError::Breaker(e) }
+/// # }
+///
+/// #[circuit_breaker(name = "probes", consecutive_failures = 1, reset_timeout = "10s", max_requests = 2)]
+/// async fn call(fail: bool) -> Result<(), AppError> {
+///     if fail { Err(AppError::Down) } else { Ok(()) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert!(call(true).await.is_err()); // trips
+/// tokio::time::advance(Duration::from_secs(10)).await;
+/// call(false).await.unwrap(); // first probe
+/// assert_eq!(registry::get("probes").unwrap().state(), State::HalfOpen);
+/// call(false).await.unwrap(); // second probe closes it
+/// assert_eq!(registry::get("probes").unwrap().state(), State::Closed);
+/// # }
+/// ```
+///
+/// ## `interval`
+///
+/// While closed, the counts start over every `interval`, so that failures spread over
+/// hours don't add up to a trip.
+///
+/// ```
+/// # use breaker::{BreakerError, circuit_breaker};
+/// #[circuit_breaker(consecutive_failures = 10, interval = "1m")]
+/// async fn sync_orders() -> Result<(), BreakerError> {
+///     Ok(())
+/// }
+/// ```
+///
+/// ## `consecutive_failures`
+///
+/// ```
+/// use breaker::{BreakerError, circuit_breaker};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum MailError {
+///     #[error(transparent)]
+///     Breaker(#[from] BreakerError),
+///     #[error("the mail server is down")]
+///     Down,
+/// }
+///
+/// #[circuit_breaker(consecutive_failures = 3)]
+/// async fn send(ok: bool) -> Result<(), MailError> {
+///     if ok { Ok(()) } else { Err(MailError::Down) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// for _ in 0..3 {
+///     assert!(matches!(send(false).await, Err(MailError::Down)));
+/// }
+/// // Open: rejected at once, without calling the mail server.
+/// assert!(matches!(send(true).await, Err(MailError::Breaker(BreakerError::Open { .. }))));
+/// # }
+/// ```
+///
+/// ## `failure_ratio` and `min_requests`
+///
+/// Opens when `failures / (requests - ignored) >= failure_ratio`, once the current counts
+/// hold at least `min_requests` calls.
+///
+/// ```
+/// # use breaker::{BreakerError, circuit_breaker};
+/// #[circuit_breaker(failure_ratio = 0.5, min_requests = 20, interval = "30s")]
+/// async fn search(query: &str) -> Result<Vec<String>, BreakerError> {
+///     Ok(vec![query.to_owned()])
+/// }
+/// ```
+///
+/// ## `trip`
+///
+/// ```
+/// use breaker::{BreakerError, Counts, circuit_breaker};
+///
+/// fn too_many_failures(counts: &Counts) -> bool {
+///     counts.total_failures >= 10 && counts.consecutive_failures >= 2
+/// }
+///
+/// #[circuit_breaker(trip = too_many_failures)]
+/// async fn upload(bytes: &[u8]) -> Result<usize, BreakerError> {
+///     Ok(bytes.len())
+/// }
+/// ```
+///
+/// ## `classify`
+///
+/// A result classified [`Ignored`](https://docs.rs/breaker/latest/breaker/enum.Outcome.html)
+/// counts neither way: a 404 says nothing about the service's health. An `Ok` can count as
+/// a failure too.
+///
+/// ```
+/// use breaker::{BreakerError, Outcome, State, circuit_breaker, registry};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum HttpError {
+///     #[error(transparent)]
+///     Breaker(#[from] BreakerError),
+///     #[error("not found")]
+///     NotFound,
+///     #[error("unavailable")]
+///     Unavailable,
+/// }
+///
+/// fn classify(result: &Result<String, HttpError>) -> Outcome {
+///     match result {
+///         Ok(_) => Outcome::Success,
+///         Err(HttpError::NotFound) => Outcome::Ignored,
+///         Err(_) => Outcome::Failure,
+///     }
+/// }
+///
+/// #[circuit_breaker(name = "users", consecutive_failures = 2, classify = classify)]
+/// async fn user(id: u32) -> Result<String, HttpError> {
+///     if id == 0 { Err(HttpError::NotFound) } else { Err(HttpError::Unavailable) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// for _ in 0..5 {
+///     assert!(matches!(user(0).await, Err(HttpError::NotFound)));
+/// }
+/// assert_eq!(registry::get("users").unwrap().state(), State::Closed);
+/// # }
+/// ```
+///
+/// ## `on_state_change`
+///
+/// The hook runs after the transition, with no lock held, on the task whose call caused
+/// it; keep it short (log, count, set a flag).
+///
+/// ```
+/// use breaker::{BreakerError, State, circuit_breaker};
+///
+/// fn log_transition(name: &str, from: State, to: State) {
+///     eprintln!("circuit breaker {name}: {from} -> {to}");
+/// }
+///
+/// #[circuit_breaker(on_state_change = log_transition)]
+/// async fn ping() -> Result<(), BreakerError> {
+///     Ok(())
+/// }
+/// ```
+///
+/// ## `fallback`
+///
+/// The fallback is an `async fn` taking the same arguments and returning the same type.
+/// It is called only when the breaker refuses the call (open, or half-open and full), with
+/// the arguments of that call, which the body never saw. Errors and timeouts of admitted
+/// calls go to the caller, not to the fallback. For a method, the fallback is called on the
+/// same receiver: `fallback = cached` calls `Self::cached(self, ...)`; any path with more
+/// than one segment (`fallback = Self::cached`, `fallback = cache::lookup`) is called as
+/// written, with the receiver as its first argument. Arguments bound by a pattern, such as
+/// `(a, b): (u32, u32)`, reach the fallback whole.
+///
+/// A fallback with other arguments, another return type, or one that is not `async`, is a
+/// compile error on the `fallback = ...` path.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use breaker::{BreakerError, circuit_breaker};
+/// # #[derive(Debug)]
+/// # enum AppError { Breaker(BreakerError), Down }
+/// # impl From<BreakerError> for AppError {
+/// #     fn from(e: BreakerError) -> Self { AppError::Breaker(e) }
+/// # }
+///
+/// struct Prices {
+///     last_known: HashMap<String, u64>,
+/// }
+///
+/// impl Prices {
+///     #[circuit_breaker(consecutive_failures = 1, fallback = last_known)]
+///     async fn fetch(&self, _sku: &str) -> Result<u64, AppError> {
+///         Err(AppError::Down) // the pricing service fails
+///     }
+///
+///     async fn last_known(&self, sku: &str) -> Result<u64, AppError> {
+///         Ok(self.last_known.get(sku).copied().unwrap_or(0))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let prices = Prices { last_known: HashMap::from([(String::from("a"), 7)]) };
+/// assert!(prices.fetch("a").await.is_err()); // the failure trips the breaker
+/// assert_eq!(prices.fetch("a").await.unwrap(), 7); // rejected: the fallback answers
+/// # }
+/// ```
+///
+/// ## `crate`
+///
+/// For a crate that re-exports `breaker` and wants the attribute to work for its users
+/// without a direct dependency on `breaker`:
+///
+/// ```
+/// mod my_platform {
+///     pub use breaker;
+/// }
+///
+/// #[my_platform::breaker::circuit_breaker(crate = "crate::my_platform::breaker", timeout = "1s")]
+/// async fn fetch() -> Result<u8, my_platform::breaker::BreakerError> {
+///     Ok(1)
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # Return types
+///
+/// The return type must be `Result<T, E>` with `E: From<BreakerError>`, written directly
+/// or through an alias. `std::io::Result<T>` works as well, although `io::Error` has no
+/// such `From`: rejections become `io::ErrorKind::Other` and timeouts
+/// `io::ErrorKind::TimedOut`, with the `BreakerError` as the inner error
+/// (`err.get_ref()` and `downcast_ref::<BreakerError>()`). Any other return type, or an
+/// error type that cannot hold a `BreakerError`, is a compile error on the return type.
+///
+/// # Equivalent code without the macro
+///
+/// The first example does about what this hand-written function does with the runtime API:
+///
+/// ```
+/// use std::sync::OnceLock;
+/// use std::time::Duration;
+/// use breaker::{BreakerError, CircuitBreaker};
+///
+/// # #[derive(Debug)] struct ShopError;
+/// # impl From<BreakerError> for ShopError { fn from(_: BreakerError) -> Self { ShopError } }
+/// # async fn cached_price(_sku: &str) -> Result<u64, ShopError> { Ok(1899) }
+/// async fn fetch_price(sku: &str) -> Result<u64, ShopError> {
+///     static BREAKER: OnceLock<CircuitBreaker> = OnceLock::new();
+///     let breaker = BREAKER.get_or_init(|| {
+///         CircuitBreaker::builder(concat!(module_path!(), "::fetch_price"))
+///             .timeout(Duration::from_secs(2))
+///             .max_requests(3)
+///             .build()
+///             .expect("valid settings")
+///     });
+///     match breaker.try_acquire() {
+///         // Admitted: run the body under the permit and the deadline, record its outcome.
+///         Ok(permit) => {
+///             permit
+///                 .run(async move {
+///                     // the body, unchanged
+///                     Ok(1999)
+///                 })
+///                 .await
+///         }
+///         // Rejected: the fallback, with the same arguments.
+///         Err(_rejected) => cached_price(sku).await,
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() { assert_eq!(fetch_price("a").await.unwrap(), 1999); }
+/// ```
+///
+/// What the attribute adds over it: the settings are checked at compile time; a breaker
+/// that cannot be built (a zero `Duration` expression, a name shared with other settings)
+/// turns into `Err(BreakerError::Misconfigured)` on every call instead of a panic; default
+/// names never collide; `io::Result` is supported; the body's type is pinned to the
+/// declared return type so that `?` converts errors as in the original function; and the
+/// return type, the error type, the fallback and the classifier are checked with error
+/// messages that point at the attribute or the signature. The generated code uses
+/// `breaker::__private`, which is not a stable API.
+///
+/// # Compile errors
+///
+/// Each mistake is reported on the offending token, all of them at once, and the function
+/// is then emitted unchanged so that no unrelated errors follow: an unknown key (the
+/// message lists the valid ones), a duplicate key, a value of the wrong kind, a malformed
+/// or zero duration, `max_requests = 0`, `consecutive_failures = 0`, `min_requests = 0`, a
+/// ratio outside (0, 1], two trip policies, `min_requests` without `failure_ratio`, an
+/// empty name, a function that is not `async`, a `const fn`, a missing return type. The
+/// type checker then reports, on the return type, a return type that is not a `Result` or
+/// an error type without `From<BreakerError>`; and on the `fallback = ...` or
+/// `classify = ...` path, a fallback or classifier that does not fit the function.
+///
+/// # Limits
+///
+/// - An associated function without a receiver (`fn new(...)` in an `impl`) cannot see
+///   its type's name, so its default name is the module path and the function's name. Its
+///   fallback is a path as written, e.g. `fallback = Self::new_cached`.
+/// - A default method of a trait has one breaker for all implementing types, named after
+///   the first type that calls it; give it a `name` to make that explicit.
+/// - The default name of a method comes from `std::any::type_name`, whose exact output may
+///   change between compiler versions; give a `name` where it must be stable (dashboards,
+///   alerts).
+/// - The breaker lives as long as the process. Tests that call one annotated function
+///   share its breaker; give each test its own functions, or build breakers by hand with
+///   `CircuitBreaker::builder`.
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::circuit_breaker(args.into(), item.into()).into()
