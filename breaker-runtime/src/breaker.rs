@@ -529,3 +529,66 @@ impl fmt::Debug for CircuitBreaker {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::TripPolicy;
+
+    #[test]
+    fn counts_near_their_maximum_saturate_instead_of_overflowing() {
+        let core = Core::new(
+            Builder::new("unit-saturation").trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX)),
+        );
+        for index in 0..WORDS {
+            core.update(index, 0, |_| Some(counts::MAX - 1));
+        }
+        for _ in 0..3 {
+            let (g, _) = core.acquire(|| 0).unwrap();
+            core.record(g, Outcome::Success, || 0);
+            let (g, _) = core.acquire(|| 0).unwrap();
+            core.record(g, Outcome::Ignored, || 0);
+        }
+        let c = core.counts_of(0);
+        assert_eq!(c.requests, counts::MAX);
+        assert_eq!(c.total_successes, counts::MAX);
+        assert_eq!(c.total_ignored, counts::MAX);
+        assert_eq!(c.total_failures, counts::MAX - 1);
+        for _ in 0..3 {
+            let (g, _) = core.acquire(|| 0).unwrap();
+            core.record(g, Outcome::Failure, || 0);
+        }
+        let c = core.counts_of(0);
+        assert_eq!(c.total_failures, counts::MAX);
+        assert_eq!(c.consecutive_failures, 3);
+        assert_eq!(core.view().word.state(), State::Closed);
+    }
+
+    #[test]
+    fn transitions_retag_every_count_to_the_new_generation() {
+        let core = Core::new(Builder::new("unit-retag"));
+        let (g, _) = core.acquire(|| 0).unwrap();
+        core.record(g, Outcome::Ignored, || 0);
+        assert!(core.transition(core.view().word, State::Closed, 5));
+        for cell in &core.counters {
+            assert_eq!(
+                counts::unpack(cell.load(Ordering::Relaxed), 1),
+                Some(0),
+                "no word keeps the old generation's tag"
+            );
+        }
+        assert_eq!(core.view().since, Some(5));
+        // A stale transition attempt from the old word fails and changes nothing.
+        assert!(!core.transition(Word::INITIAL, State::Open, 9));
+        assert_eq!(core.view().word.generation(), 1);
+        assert_eq!(core.view().since, Some(5));
+    }
+
+    #[test]
+    fn starts_never_go_backwards() {
+        let core = Core::new(Builder::new("unit-monotonic"));
+        assert!(core.transition(core.view().word, State::Open, 100));
+        assert!(core.transition(core.view().word, State::HalfOpen, 40));
+        assert_eq!(core.view().since, Some(100));
+    }
+}

@@ -1,0 +1,200 @@
+//! Fault injection: hanging dependencies, clock jumps, panicking hooks, and thousands of
+//! tasks cancelled at random, with the breaker's invariants checked afterwards.
+
+use std::future::pending;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use breaker_runtime::{BreakerError, CircuitBreaker, State, TripPolicy};
+use tokio::time::advance;
+
+#[derive(Debug)]
+enum E {
+    Breaker(BreakerError),
+    Down,
+}
+
+impl From<BreakerError> for E {
+    fn from(e: BreakerError) -> Self {
+        E::Breaker(e)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependency_that_hangs_forever_trips_the_breaker_through_the_deadline() {
+    let b = CircuitBreaker::builder("fault-hang")
+        .timeout(Duration::from_secs(2))
+        .trip_policy(TripPolicy::ConsecutiveFailures(3))
+        .build()
+        .unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..3 {
+        let b = b.clone();
+        handles.push(tokio::spawn(async move {
+            b.call(pending::<Result<(), E>>()).await
+        }));
+    }
+    for h in handles {
+        assert!(matches!(
+            h.await.unwrap(),
+            Err(E::Breaker(BreakerError::Timeout { .. }))
+        ));
+    }
+    assert_eq!(b.state(), State::Open);
+    // Later callers are rejected at once instead of hanging for two seconds each.
+    let start = tokio::time::Instant::now();
+    assert!(matches!(
+        b.call(pending::<Result<(), E>>()).await,
+        Err(E::Breaker(BreakerError::Open { .. }))
+    ));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_clock_jumps_are_just_elapsed_time() {
+    let b = CircuitBreaker::builder("fault-jump")
+        .interval(Duration::from_secs(1))
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let _ = b.call(async { Err::<(), E>(E::Down) }).await;
+    assert_eq!(b.state(), State::Open);
+    advance(Duration::from_secs(60 * 60 * 24 * 365 * 100)).await;
+    assert_eq!(b.retry_after(), None);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+    assert_eq!(b.state(), State::Closed);
+    advance(Duration::from_secs(60 * 60 * 24 * 365 * 100)).await;
+    assert_eq!(b.counts().requests, 0, "the interval reset happened");
+    assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+    assert_eq!(b.counts().total_successes, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_hook_reaches_the_caller_and_leaves_the_breaker_consistent() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&calls);
+    let b = CircuitBreaker::builder("fault-hook-panic")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(1))
+        .on_state_change(move |_, _, to| {
+            c.fetch_add(1, Ordering::SeqCst);
+            assert!(to != State::Open, "hook refuses to see the breaker open");
+        })
+        .build()
+        .unwrap();
+    let b2 = b.clone();
+    let task = tokio::spawn(async move { b2.call(async { Err::<(), E>(E::Down) }).await });
+    assert!(
+        task.await.unwrap_err().is_panic(),
+        "the hook's panic reaches the caller"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The transition was complete before the hook ran.
+    assert_eq!(b.state(), State::Open);
+    assert!(b.try_acquire().is_err());
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hook_panicking_while_a_call_unwinds_does_not_abort() {
+    let b = CircuitBreaker::builder("fault-hook-double-panic")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .on_state_change(|_, _, _| panic!("hook panics too"))
+        .build()
+        .unwrap();
+    let b2 = b.clone();
+    let task = tokio::spawn(async move {
+        b2.call(async {
+            panic!("the call panics");
+            #[allow(unreachable_code)]
+            Ok::<(), E>(())
+        })
+        .await
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "the failure was recorded, the process lives"
+    );
+}
+
+/// A tiny deterministic generator (xorshift), one per task.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_tasks_with_random_outcomes_and_cancellations() {
+    const TASKS: u64 = 2_000;
+    let b = CircuitBreaker::builder("fault-swarm")
+        .timeout(Duration::from_millis(5))
+        .max_requests(3)
+        .trip_policy(TripPolicy::FailureRatio {
+            ratio: 0.6,
+            min_requests: 20,
+        })
+        .reset_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let admitted = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let b = b.clone();
+        let admitted = Arc::clone(&admitted);
+        handles.push(tokio::spawn(async move {
+            let mut rng = 0x2545_F491_4F6C_DD1D ^ (task + 1);
+            for _ in 0..10 {
+                let roll = next(&mut rng) % 100;
+                let call = b.call(async {
+                    admitted.fetch_add(1, Ordering::Relaxed);
+                    match roll {
+                        0..=49 => Ok(()),
+                        50..=79 => Err(E::Down),
+                        // Hangs until the deadline or the select below drops it.
+                        _ => pending().await,
+                    }
+                });
+                tokio::select! {
+                    _ = call => {}
+                    () = tokio::time::sleep(Duration::from_micros(roll * 30)) => {}
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert!(admitted.load(Ordering::Relaxed) > 0);
+    // Whatever happened, the breaker is not wedged: once the dependency is healthy it
+    // closes again within a bounded number of attempts.
+    let mut attempts = 0;
+    while b.state() != State::Closed {
+        attempts += 1;
+        assert!(
+            attempts < 10_000,
+            "the breaker never closed: {:?}",
+            b.snapshot()
+        );
+        let _ = b.call(async { Ok::<(), E>(()) }).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Every admitted call of the current generation finished or was taken out again:
+    // nothing cancelled is left counted as in flight.
+    let c = b.counts();
+    assert_eq!(
+        c.requests,
+        c.total_successes + c.total_failures + c.total_ignored,
+        "{c:?}"
+    );
+}
