@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, CircuitBreaker, State, TripPolicy};
+use breaker::{BreakerError, CircuitBreaker, State, TripPolicy, circuit_breaker, registry};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use tokio::runtime::Runtime;
@@ -71,6 +71,80 @@ async fn with_deadline(x: u64) -> Result<u64, BenchError> {
     tokio::time::timeout(DEADLINE, bare(x))
         .await
         .unwrap_or(Err(BenchError::Timeout))
+}
+
+// The same function behind `#[circuit_breaker]`, one breaker per scenario. Explicit names
+// let the setup find each breaker in the registry (to trip it, or to take its probe slot).
+
+#[circuit_breaker(
+    name = "bench.macro.closed",
+    consecutive_failures = 5,
+    reset_timeout = "60s"
+)]
+async fn macro_closed(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[circuit_breaker(
+    name = "bench.macro.deadline",
+    timeout = "2s",
+    consecutive_failures = 5,
+    reset_timeout = "60s"
+)]
+async fn macro_deadline(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[circuit_breaker(
+    name = "bench.macro.open",
+    consecutive_failures = 5,
+    reset_timeout = "1h"
+)]
+async fn macro_open(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[circuit_breaker(
+    name = "bench.macro.open.fallback",
+    consecutive_failures = 5,
+    reset_timeout = "1h",
+    fallback = bare
+)]
+async fn macro_open_fallback(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[circuit_breaker(
+    name = "bench.macro.half_open",
+    consecutive_failures = 5,
+    reset_timeout = "1ms"
+)]
+async fn macro_half_open(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[circuit_breaker(
+    name = "bench.macro.threads.closed",
+    consecutive_failures = 5,
+    reset_timeout = "60s"
+)]
+async fn macro_threads_closed(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+#[circuit_breaker(
+    name = "bench.macro.threads.open",
+    consecutive_failures = 5,
+    reset_timeout = "1h"
+)]
+async fn macro_threads_open(x: u64) -> Result<u64, BenchError> {
+    Ok(x)
+}
+
+/// The breaker behind an annotated function, created by a first call.
+fn breaker_of<Fut: Future>(rt: &Runtime, name: &str, first_call: Fut) -> CircuitBreaker {
+    rt.block_on(first_call);
+    registry::get(name).expect("the attribute registers its breaker")
 }
 
 type Failsafe = failsafe::StateMachine<
@@ -157,10 +231,15 @@ fn closed_success(c: &mut Criterion) {
     let ours = our_breaker("bench.closed", RESET);
     let fs = failsafe_breaker(RESET);
     let rc = recloser_breaker(RESET);
+    let by_macro = breaker_of(&rt, "bench.macro.closed", macro_closed(0));
 
     let mut g = c.benchmark_group("closed_success");
     g.bench_function("bare", |b| {
         b.to_async(&rt).iter(|| async { bare(black_box(1)).await });
+    });
+    g.bench_function("breaker_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { macro_closed(black_box(1)).await });
     });
     g.bench_function("breaker_call", |b| {
         b.to_async(&rt)
@@ -188,6 +267,8 @@ fn closed_success(c: &mut Criterion) {
     });
     g.finish();
     assert_eq!(ours.state(), State::Closed);
+    assert_eq!(by_macro.state(), State::Closed);
+    assert!(by_macro.counts().total_successes > 1000);
 }
 
 fn closed_success_deadline(c: &mut Criterion) {
@@ -200,11 +281,17 @@ fn closed_success_deadline(c: &mut Criterion) {
         .expect("valid settings");
     let fs = failsafe_breaker(RESET);
     let rc = recloser_breaker(RESET);
+    let by_macro = breaker_of(&rt, "bench.macro.deadline", macro_deadline(0));
+    assert_eq!(by_macro.settings().timeout, Some(DEADLINE));
 
     let mut g = c.benchmark_group("closed_success_deadline");
     g.bench_function("bare", |b| {
         b.to_async(&rt)
             .iter(|| async { tokio::time::timeout(DEADLINE, bare(black_box(1))).await });
+    });
+    g.bench_function("breaker_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { macro_deadline(black_box(1)).await });
     });
     g.bench_function("breaker_call", |b| {
         b.to_async(&rt)
@@ -226,9 +313,19 @@ fn open_rejected(c: &mut Criterion) {
     let ours = our_breaker("bench.open", OPEN_FOR);
     let fs = failsafe_breaker(OPEN_FOR);
     let rc = recloser_breaker(OPEN_FOR);
-    trip_all(&rt, &[&ours], &fs, &rc);
+    let by_macro = breaker_of(&rt, "bench.macro.open", macro_open(0));
+    let by_macro_fallback = breaker_of(&rt, "bench.macro.open.fallback", macro_open_fallback(0));
+    trip_all(&rt, &[&ours, &by_macro, &by_macro_fallback], &fs, &rc);
 
     let mut g = c.benchmark_group("open_rejected");
+    g.bench_function("breaker_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { macro_open(black_box(1)).await });
+    });
+    g.bench_function("breaker_macro_fallback", |b| {
+        b.to_async(&rt)
+            .iter(|| async { macro_open_fallback(black_box(1)).await });
+    });
     g.bench_function("breaker_call", |b| {
         b.to_async(&rt)
             .iter(|| async { ours.call(bare(black_box(1))).await });
@@ -251,30 +348,43 @@ fn open_rejected(c: &mut Criterion) {
             .iter(|| async { rc.call(bare(black_box(1))).await });
     });
     g.finish();
-    assert_eq!(ours.state(), State::Open);
+    for breaker in [&ours, &by_macro, &by_macro_fallback] {
+        assert_eq!(breaker.state(), State::Open);
+    }
 }
 
 fn half_open_rejected(c: &mut Criterion) {
     let rt = current_thread();
     let ours = our_breaker("bench.half_open", Duration::from_millis(1));
+    let by_macro = breaker_of(&rt, "bench.macro.half_open", macro_half_open(0));
     rt.block_on(async {
-        for _ in 0..TRIP_AFTER {
-            let _ = ours.call(down()).await;
+        for breaker in [&ours, &by_macro] {
+            for _ in 0..TRIP_AFTER {
+                let _ = breaker.call(down()).await;
+            }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     });
-    // The one probe slot is taken for the whole measurement.
-    let probe = ours.try_acquire().expect("a probe slot");
-    assert_eq!(ours.state(), State::HalfOpen);
+    // The one probe slot of each is taken for the whole measurement.
+    let probes = [&ours, &by_macro].map(|breaker| {
+        let probe = breaker.try_acquire().expect("a probe slot");
+        assert_eq!(breaker.state(), State::HalfOpen);
+        probe
+    });
 
     let mut g = c.benchmark_group("half_open_rejected");
+    g.bench_function("breaker_macro", |b| {
+        b.to_async(&rt)
+            .iter(|| async { macro_half_open(black_box(1)).await });
+    });
     g.bench_function("breaker_call", |b| {
         b.to_async(&rt)
             .iter(|| async { ours.call(bare(black_box(1))).await });
     });
     g.finish();
     assert_eq!(ours.state(), State::HalfOpen);
-    drop(probe);
+    assert_eq!(by_macro.state(), State::HalfOpen);
+    drop(probes);
 }
 
 /// Runs `call` `iters` times on each of `tasks` tasks of `rt`, all started together, and
@@ -341,17 +451,36 @@ fn threads(c: &mut Criterion, group: &str, open: bool) {
     let ours: &'static CircuitBreaker = Box::leak(Box::new(our_breaker(name, open_for)));
     let fs: &'static Failsafe = Box::leak(Box::new(failsafe_breaker(open_for)));
     let rc: &'static recloser::AsyncRecloser = Box::leak(Box::new(recloser_breaker(open_for)));
+    let by_macro = if open {
+        breaker_of(&rt, "bench.macro.threads.open", macro_threads_open(0))
+    } else {
+        breaker_of(&rt, "bench.macro.threads.closed", macro_threads_closed(0))
+    };
     if open {
-        trip_all(&rt, &[ours], fs, rc);
+        trip_all(&rt, &[ours, &by_macro], fs, rc);
     }
 
     let mut g = c.benchmark_group(group);
     for tasks in [1, 2] {
-        if !open {
+        if open {
+            // Control: every rejection reads the clock once; this is that read alone.
+            g.bench_with_input(BenchmarkId::new("clock", tasks), &tasks, |b, &n| {
+                b.iter_custom(|iters| on_tasks(&rt, n, iters, || async { Instant::now() }));
+            });
+        } else {
             g.bench_with_input(BenchmarkId::new("bare", tasks), &tasks, |b, &n| {
                 b.iter_custom(|iters| on_tasks(&rt, n, iters, || bare(black_box(1))));
             });
         }
+        g.bench_with_input(BenchmarkId::new("breaker_macro", tasks), &tasks, |b, &n| {
+            if open {
+                b.iter_custom(|iters| on_tasks(&rt, n, iters, || macro_threads_open(black_box(1))));
+            } else {
+                b.iter_custom(|iters| {
+                    on_tasks(&rt, n, iters, || macro_threads_closed(black_box(1)))
+                });
+            }
+        });
         g.bench_with_input(BenchmarkId::new("breaker_call", tasks), &tasks, |b, &n| {
             b.iter_custom(|iters| on_tasks(&rt, n, iters, || ours.call(bare(black_box(1)))));
         });
@@ -365,6 +494,7 @@ fn threads(c: &mut Criterion, group: &str, open: bool) {
     g.finish();
     let want = if open { State::Open } else { State::Closed };
     assert_eq!(ours.state(), want);
+    assert_eq!(by_macro.state(), want);
 }
 
 fn threads_success(c: &mut Criterion) {
