@@ -24,6 +24,7 @@ use crate::counts::{
     self, FAILURES, IGNORED, REQUESTS, STREAK, SUCCESSES, WORDS, incremented, split_streak,
     streak_after,
 };
+use crate::observe::{Cause, Observer, StateChange};
 use crate::state::Word;
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::{BreakerError, Counts, Name, Outcome, Permit, State};
@@ -74,6 +75,7 @@ pub(crate) struct Core {
     pub(crate) name: Name,
     pub(crate) settings: Settings,
     hook: Option<Hook>,
+    pub(crate) observer: Observer,
 }
 
 impl Core {
@@ -90,6 +92,7 @@ impl Core {
             base: Instant::now(),
             reset_ns: nanos(settings.reset_timeout),
             interval_ns: settings.interval.map(nanos),
+            observer: Observer::new(&name),
             name,
             settings,
             hook,
@@ -180,7 +183,7 @@ impl Core {
                     if let (Some(interval), Some(since)) = (self.interval_ns, view.since) {
                         let now = clock.get();
                         if now >= since.saturating_add(interval) {
-                            self.transition(word, State::Closed, now);
+                            self.transition(word, State::Closed, now, None);
                             continue;
                         }
                     }
@@ -191,6 +194,11 @@ impl Core {
                     }
                 }
                 State::Open => {
+                    if word.held() {
+                        return Err(self.rejected(BreakerError::ForcedOpen {
+                            name: self.name.clone(),
+                        }));
+                    }
                     let Some(since) = view.since else {
                         // The transition to half-open is being published right now.
                         return Err(self.open_error(Duration::ZERO));
@@ -198,7 +206,12 @@ impl Core {
                     let now = clock.get();
                     let until = since.saturating_add(self.reset_ns);
                     if now >= until {
-                        self.transition(word, State::HalfOpen, now);
+                        self.transition(
+                            word,
+                            State::HalfOpen,
+                            now,
+                            Some(Cause::ResetTimeoutElapsed),
+                        );
                         continue;
                     }
                     return Err(self.open_error(Duration::from_nanos(until - now)));
@@ -211,9 +224,9 @@ impl Core {
                     }) {
                         Update::Applied(_) => return Ok((generation, State::HalfOpen)),
                         Update::Refused => {
-                            return Err(BreakerError::HalfOpenFull {
+                            return Err(self.rejected(BreakerError::HalfOpenFull {
                                 name: self.name.clone(),
-                            });
+                            }));
                         }
                         Update::Stale => {}
                     }
@@ -223,10 +236,16 @@ impl Core {
     }
 
     fn open_error(&self, retry_after: Duration) -> BreakerError {
-        BreakerError::Open {
+        self.rejected(BreakerError::Open {
             name: self.name.clone(),
             retry_after,
-        }
+        })
+    }
+
+    #[inline]
+    fn rejected(&self, error: BreakerError) -> BreakerError {
+        self.observer.rejected(&error);
+        error
     }
 
     /// Records the outcome of a call admitted in `generation`. Outcomes of a generation
@@ -255,14 +274,15 @@ impl Core {
             return;
         };
         let (consecutive_successes, consecutive_failures) = split_streak(streak);
-        let to = match (word.state(), failed) {
-            (State::HalfOpen, true) => State::Open,
+        let (to, cause) = match (word.state(), failed) {
+            (State::HalfOpen, true) => (State::Open, Cause::ProbeFailed),
             (State::HalfOpen, false)
                 if consecutive_successes >= u64::from(self.settings.max_requests) =>
             {
-                State::Closed
+                (State::Closed, Cause::ProbesSucceeded)
             }
-            (State::Closed, true) => {
+            // A breaker held closed never trips.
+            (State::Closed, true) if !word.held() => {
                 // The counts as this failure left them: its own updates are exact, the
                 // others are read now.
                 let mut counts = self.counts_of(generation);
@@ -272,11 +292,11 @@ impl Core {
                 if !self.settings.trip_policy.should_trip(&counts) {
                     return;
                 }
-                State::Open
+                (State::Open, Cause::Tripped)
             }
             _ => return,
         };
-        self.transition(word, to, clock());
+        self.transition(word, to, clock(), Some(cause));
     }
 
     /// Takes an admitted call that will never finish out of the counts again: in
@@ -288,8 +308,9 @@ impl Core {
     }
 
     /// Moves from `from` (as read) to a new generation in state `to`, starting at `now`.
-    /// Returns `false` if someone else changed the state word first.
-    pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> bool {
+    /// Returns `false` if someone else changed the state word first. `cause` is `None`
+    /// for interval resets, which are not state changes and are not reported.
+    pub(crate) fn transition(&self, from: Word, to: State, now: u64, cause: Option<Cause>) -> bool {
         if from.busy()
             || self
                 .word
@@ -308,7 +329,10 @@ impl Core {
         // Starts never go backwards, even if `now` was read a while ago.
         let since = self.since.load(Ordering::Relaxed).max(now);
         self.since.store(since, Ordering::Relaxed);
-        let next = from.next(to);
+        let held = cause.and_then(Cause::holds).unwrap_or(from.held());
+        let next = from.next(to, held);
+        // The counts that caused the change, read before they are retagged.
+        let ended = cause.map(|_| self.counts_of(from.generation()));
         self.word.store(next.0, Ordering::Release);
         // Retag the counts so that none keeps an ancient generation's tag, which 2^24
         // generations later would read as current. A failed exchange means a newer
@@ -324,20 +348,51 @@ impl Core {
                 );
             }
         }
-        if from.state() != to {
-            self.notify(from.state(), to);
+        if let (Some(cause), Some(counts)) = (cause, ended) {
+            let change = StateChange {
+                name: self.name.clone(),
+                from: from.state(),
+                to,
+                cause,
+                counts,
+                retry_after: (to == State::Open && !held).then_some(self.settings.reset_timeout),
+            };
+            self.notify(&change);
         }
         true
     }
 
-    fn notify(&self, from: State, to: State) {
-        let Some(hook) = &self.hook else { return };
+    /// Tells the observers and the hook about a change, with no lock held. The hook hears
+    /// only real changes of state.
+    fn notify(&self, change: &StateChange) {
+        let tell = || {
+            self.observer.transition(change);
+            if let Some(hook) = self.hook.as_ref().filter(|_| change.from != change.to) {
+                hook(&self.name, change.from, change.to);
+            }
+        };
         if std::thread::panicking() {
-            // A transition recorded while a call unwinds: a second panic from the hook
-            // would abort the process, so it is contained (and reported by the panic hook).
-            let _ = catch_unwind(AssertUnwindSafe(|| hook(&self.name, from, to)));
+            // A transition recorded while a call unwinds: a second panic from a hook or a
+            // listener would abort the process, so it is contained (and reported by the
+            // panic hook).
+            let _ = catch_unwind(AssertUnwindSafe(tell));
         } else {
-            hook(&self.name, from, to);
+            tell();
+        }
+    }
+
+    /// Moves to `to` whatever the state, for an operator. Waits out a transition that is
+    /// being published (a few instructions) rather than losing to it.
+    pub(crate) fn force(&self, to: State, cause: Cause) {
+        loop {
+            let word = Word(self.word.load(Ordering::Acquire));
+            if word.busy() {
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.transition(word, to, self.now(), Some(cause)) {
+                return;
+            }
         }
     }
 
@@ -350,18 +405,18 @@ impl Core {
                 return view;
             };
             let due = match view.word.state() {
-                State::Open => {
-                    (now >= since.saturating_add(self.reset_ns)).then_some(State::HalfOpen)
-                }
+                State::Open if view.word.held() => None,
+                State::Open => (now >= since.saturating_add(self.reset_ns))
+                    .then_some((State::HalfOpen, Some(Cause::ResetTimeoutElapsed))),
                 State::Closed => self
                     .interval_ns
                     .filter(|i| now >= since.saturating_add(*i))
-                    .map(|_| State::Closed),
+                    .map(|_| (State::Closed, None)),
                 State::HalfOpen => None,
             };
             match due {
-                Some(to) => {
-                    self.transition(view.word, to, now);
+                Some((to, cause)) => {
+                    self.transition(view.word, to, now, cause);
                 }
                 None => return view,
             }
@@ -370,6 +425,7 @@ impl Core {
 
     pub(crate) fn retry_after(&self, view: View, now: u64) -> Option<Duration> {
         match (view.word.state(), view.since) {
+            (State::Open, _) if view.word.held() => None,
             (State::Open, Some(since)) => Some(Duration::from_nanos(
                 since.saturating_add(self.reset_ns).saturating_sub(now),
             )),
@@ -469,6 +525,7 @@ impl CircuitBreaker {
         crate::Snapshot {
             name: self.core.name.clone(),
             state: view.word.state(),
+            forced: view.word.held(),
             counts: self.core.counts_of(view.word.generation()),
             retry_after: self.core.retry_after(view, now),
             settings: self.core.settings,
@@ -569,7 +626,7 @@ mod tests {
         let core = Core::new(Builder::new("unit-retag"));
         let (g, _) = core.acquire(|| 0).unwrap();
         core.record(g, Outcome::Ignored, || 0);
-        assert!(core.transition(core.view().word, State::Closed, 5));
+        assert!(core.transition(core.view().word, State::Closed, 5, None));
         for cell in &core.counters {
             assert_eq!(
                 counts::unpack(cell.load(Ordering::Relaxed), 1),
@@ -579,7 +636,7 @@ mod tests {
         }
         assert_eq!(core.view().since, Some(5));
         // A stale transition attempt from the old word fails and changes nothing.
-        assert!(!core.transition(Word::INITIAL, State::Open, 9));
+        assert!(!core.transition(Word::INITIAL, State::Open, 9, Some(Cause::Tripped)));
         assert_eq!(core.view().word.generation(), 1);
         assert_eq!(core.view().since, Some(5));
     }
@@ -587,8 +644,13 @@ mod tests {
     #[test]
     fn starts_never_go_backwards() {
         let core = Core::new(Builder::new("unit-monotonic"));
-        assert!(core.transition(core.view().word, State::Open, 100));
-        assert!(core.transition(core.view().word, State::HalfOpen, 40));
+        assert!(core.transition(core.view().word, State::Open, 100, Some(Cause::Tripped)));
+        assert!(core.transition(
+            core.view().word,
+            State::HalfOpen,
+            40,
+            Some(Cause::ResetTimeoutElapsed)
+        ));
         assert_eq!(core.view().since, Some(100));
     }
 }

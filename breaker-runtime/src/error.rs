@@ -51,6 +51,16 @@ pub enum BreakerError {
         /// The deadline that passed.
         after: Duration,
     },
+    /// An operator holds the breaker open
+    /// ([`CircuitBreaker::force_open`](crate::CircuitBreaker::force_open)); calls are
+    /// refused until it is [`reset`](crate::CircuitBreaker::reset).
+    #[error(
+        "circuit breaker \"{name}\" is held open by an operator; calls are refused until it is reset"
+    )]
+    ForcedOpen {
+        /// The breaker's name.
+        name: Name,
+    },
     /// Two `#[circuit_breaker]` functions share an explicit `name` but not their settings,
     /// or settings given as run-time expressions were invalid. Every call of the affected
     /// function returns this error until the code is fixed.
@@ -70,18 +80,22 @@ impl BreakerError {
         match self {
             BreakerError::Open { name, .. }
             | BreakerError::HalfOpenFull { name }
+            | BreakerError::ForcedOpen { name }
             | BreakerError::Timeout { name, .. }
             | BreakerError::Misconfigured { name, .. } => name,
         }
     }
 
-    /// `true` when the breaker refused the call without running it (`Open` or
-    /// `HalfOpenFull`): the case in which an annotated function serves its fallback.
+    /// `true` when the breaker refused the call without running it (`Open`,
+    /// `HalfOpenFull` or `ForcedOpen`): the case in which an annotated function serves
+    /// its fallback.
     #[must_use]
     pub fn is_rejection(&self) -> bool {
         matches!(
             self,
-            BreakerError::Open { .. } | BreakerError::HalfOpenFull { .. }
+            BreakerError::Open { .. }
+                | BreakerError::HalfOpenFull { .. }
+                | BreakerError::ForcedOpen { .. }
         )
     }
 

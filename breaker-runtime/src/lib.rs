@@ -72,14 +72,18 @@
 
 mod breaker;
 mod builder;
+mod control;
 mod counts;
 mod error;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod name;
+mod observe;
 mod permit;
 mod policy;
 pub mod registry;
+#[cfg(feature = "serde")]
+mod serde_impl;
 mod state;
 mod sync;
 
@@ -88,6 +92,7 @@ pub use builder::{BuildError, Builder, Settings};
 pub use counts::Counts;
 pub use error::BreakerError;
 pub use name::Name;
+pub use observe::{Cause, StateChange};
 pub use permit::Permit;
 pub use policy::{Outcome, TripPolicy};
 pub use registry::Snapshot;

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::breaker::Core;
+use crate::observe::Finished;
 use crate::{BreakerError, Outcome, State};
 
 /// Permission to run one call, from [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire).
@@ -36,6 +37,8 @@ pub struct Permit<'a> {
     generation: u64,
     state: State,
     armed: bool,
+    #[cfg(feature = "metrics")]
+    started: tokio::time::Instant,
 }
 
 impl<'a> Permit<'a> {
@@ -45,6 +48,8 @@ impl<'a> Permit<'a> {
             generation,
             state,
             armed: true,
+            #[cfg(feature = "metrics")]
+            started: tokio::time::Instant::now(),
         }
     }
 
@@ -64,8 +69,20 @@ impl<'a> Permit<'a> {
     }
 
     /// Records the call's outcome.
-    pub fn record(mut self, outcome: Outcome) {
+    pub fn record(self, outcome: Outcome) {
+        let how = match outcome {
+            Outcome::Success => Finished::Success,
+            Outcome::Failure => Finished::Failure,
+            Outcome::Ignored => Finished::Ignored,
+        };
+        self.finish(outcome, how);
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn finish(mut self, outcome: Outcome, how: Finished) {
         self.armed = false;
+        #[cfg(feature = "metrics")]
+        self.core.observer.finished(how, self.started);
         let core = self.core;
         core.record(self.generation, outcome, || core.now());
     }
@@ -121,8 +138,10 @@ impl<'a> Permit<'a> {
                     result
                 } else {
                     if let Some(permit) = slot.take() {
-                        permit.failure();
+                        permit.finish(Outcome::Failure, Finished::Timeout);
                     }
+                    #[cfg(feature = "tracing")]
+                    crate::observe::Observer::timed_out(&core.name, after);
                     return Err(E::from(BreakerError::Timeout {
                         name: core.name.clone(),
                         after,
@@ -145,6 +164,8 @@ impl Drop for Permit<'_> {
             return;
         }
         if std::thread::panicking() {
+            #[cfg(feature = "metrics")]
+            self.core.observer.finished(Finished::Failure, self.started);
             self.core
                 .record(self.generation, Outcome::Failure, || self.core.now());
         } else {

@@ -17,12 +17,13 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use crate::breaker::Core;
 use crate::builder::{BuildError, Builder, Settings};
-use crate::{BreakerError, CircuitBreaker, Counts, Name, State};
+use crate::{BreakerError, CircuitBreaker, Counts, Name, State, StateChange};
 
 type Map = HashMap<Name, Weak<Core>>;
 
@@ -33,19 +34,105 @@ fn lock() -> MutexGuard<'static, Map> {
 }
 
 /// One breaker as the registry lists it.
+///
+/// With the `serde` feature it serializes with durations as seconds (`f64`), e.g.
+/// `{"name":"db","state":"open","forced":false,"counts":{..},"retry_after":4.2,"settings":{..}}`.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Snapshot {
     /// The breaker's name.
     pub name: Name,
     /// Its state.
     pub state: State,
+    /// Whether an operator holds it in that state.
+    pub forced: bool,
     /// The counts of its current generation.
     pub counts: Counts,
-    /// How long until it admits a probe, when open.
+    /// How long until it admits a probe, when open (and not held open).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_impl::seconds")
+    )]
     pub retry_after: Option<Duration>,
     /// Its settings.
     pub settings: Settings,
+}
+
+type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
+
+static LISTENERS: RwLock<Vec<(u64, Listener)>> = RwLock::new(Vec::new());
+static LISTENER_COUNT: AtomicUsize = AtomicUsize::new(0);
+static NEXT_LISTENER: AtomicU64 = AtomicU64::new(0);
+
+/// Identifies a listener registered with [`on_state_change`], to remove it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+/// Calls `listener` after every state change of every breaker, made by the attribute or
+/// by hand, including operator actions ([`CircuitBreaker::force_open`] and the like).
+/// For paging, logging, or replaying a queue once a breaker closes.
+///
+/// Listeners run on the thread of the call that caused the change, after the change, with
+/// no lock of the breaker or the registry held: they may read breakers and the registry,
+/// and may add or remove listeners (which takes effect from the next change). A panic in a
+/// listener reaches that call, as one in the breaker's own hook does.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use breaker_runtime::{registry, CircuitBreaker, Cause, State};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// let id = registry::on_state_change(move |change| {
+///     if change.name == "listener-example" {
+///         log.lock().unwrap().push((change.to, change.cause));
+///     }
+/// });
+/// let b = CircuitBreaker::builder("listener-example").build()?;
+/// b.force_open();
+/// b.reset();
+/// assert!(registry::remove_listener(id));
+/// assert_eq!(
+///     *seen.lock().unwrap(),
+///     [(State::Open, Cause::ForcedOpen), (State::Closed, Cause::Reset)]
+/// );
+/// # Ok::<(), breaker_runtime::BuildError>(())
+/// ```
+pub fn on_state_change<F>(listener: F) -> ListenerId
+where
+    F: Fn(&StateChange) + Send + Sync + 'static,
+{
+    let id = NEXT_LISTENER.fetch_add(1, Ordering::Relaxed);
+    let mut all = LISTENERS.write().unwrap_or_else(PoisonError::into_inner);
+    all.push((id, Arc::new(listener)));
+    LISTENER_COUNT.store(all.len(), Ordering::Release);
+    ListenerId(id)
+}
+
+/// Removes a listener; `false` if it was already removed.
+pub fn remove_listener(id: ListenerId) -> bool {
+    let mut all = LISTENERS.write().unwrap_or_else(PoisonError::into_inner);
+    let before = all.len();
+    all.retain(|(i, _)| *i != id.0);
+    LISTENER_COUNT.store(all.len(), Ordering::Release);
+    all.len() != before
+}
+
+pub(crate) fn notify_listeners(change: &StateChange) {
+    if LISTENER_COUNT.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    // Copied out so that no lock is held while listeners run.
+    let listeners: Vec<Listener> = LISTENERS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(_, l)| Arc::clone(l))
+        .collect();
+    for listener in listeners {
+        listener(change);
+    }
 }
 
 /// The live breaker with this name, if any.

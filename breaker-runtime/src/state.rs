@@ -49,16 +49,18 @@ impl fmt::Display for State {
     }
 }
 
-const STATE_MASK: u64 = 0b011;
-const BUSY: u64 = 0b100;
-const GEN_SHIFT: u32 = 3;
+const STATE_MASK: u64 = 0b0011;
+const BUSY: u64 = 0b0100;
+const HELD: u64 = 0b1000;
+const GEN_SHIFT: u32 = 4;
 
-/// The breaker's state word: `generation << 3 | busy << 2 | state`.
+/// The breaker's state word: `generation << 4 | held << 3 | busy << 2 | state`.
 ///
-/// The generation (61 bits) identifies one period of counting; it never wraps in
+/// The generation (60 bits) identifies one period of counting; it never wraps in
 /// practice. `busy` is set by the one caller that won the right to perform a transition
 /// while it publishes the new generation's start time (a seqlock write), so readers never
-/// see a generation paired with another generation's start time.
+/// see a generation paired with another generation's start time. `held` marks a state
+/// forced by an operator (held open, or held closed), which only `reset` releases.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
 
@@ -81,13 +83,18 @@ impl Word {
         self.0 >> GEN_SHIFT
     }
 
+    pub(crate) fn held(self) -> bool {
+        self.0 & HELD != 0
+    }
+
     pub(crate) fn claimed(self) -> Word {
         Word(self.0 | BUSY)
     }
 
-    /// The word of the next generation, in state `to`, not busy.
-    pub(crate) fn next(self, to: State) -> Word {
-        Word((self.generation().wrapping_add(1) << GEN_SHIFT) | to.bits())
+    /// The word of the next generation, in state `to`, not busy, held or not.
+    pub(crate) fn next(self, to: State, held: bool) -> Word {
+        let held = if held { HELD } else { 0 };
+        Word((self.generation().wrapping_add(1) << GEN_SHIFT) | held | to.bits())
     }
 }
 
@@ -97,6 +104,7 @@ impl fmt::Debug for Word {
             .field("generation", &self.generation())
             .field("state", &self.state())
             .field("busy", &self.busy())
+            .field("held", &self.held())
             .finish()
     }
 }
@@ -116,14 +124,17 @@ mod tests {
         assert_eq!(c.state(), State::Closed);
         assert_eq!(c.generation(), 0);
         for to in [State::Open, State::HalfOpen, State::Closed] {
-            let n = c.next(to);
-            assert_eq!(n.state(), to);
-            assert_eq!(n.generation(), 1);
-            assert!(!n.busy());
+            for held in [false, true] {
+                let n = c.next(to, held);
+                assert_eq!(n.state(), to);
+                assert_eq!(n.generation(), 1);
+                assert_eq!(n.held(), held);
+                assert!(!n.busy());
+            }
         }
         let far = Word((u64::MAX >> GEN_SHIFT) << GEN_SHIFT | 2);
         assert_eq!(far.state(), State::HalfOpen);
-        assert_eq!(far.next(State::Open).generation(), 0);
+        assert_eq!(far.next(State::Open, false).generation(), 0);
     }
 
     #[test]
