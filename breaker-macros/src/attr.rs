@@ -94,16 +94,16 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
             errors: &mut *errors,
         };
         match name.as_str() {
-            "name" => slot.set(&mut out.name, string(&name, value)),
+            "name" => slot.set(&mut out.name, string(&name, &value)),
             "timeout" => slot.set(&mut out.timeout, duration(&name, value)),
             "interval" => slot.set(&mut out.interval, duration(&name, value)),
             "reset_timeout" => slot.set(&mut out.reset_timeout, duration(&name, value)),
-            "max_requests" => slot.set(&mut out.max_requests, integer(&name, value)),
+            "max_requests" => slot.set(&mut out.max_requests, integer(&name, &value)),
             "consecutive_failures" => {
-                slot.set(&mut out.consecutive_failures, integer(&name, value));
+                slot.set(&mut out.consecutive_failures, integer(&name, &value));
             }
-            "min_requests" => slot.set(&mut out.min_requests, integer(&name, value)),
-            "failure_ratio" => slot.set(&mut out.failure_ratio, number(&name, value)),
+            "min_requests" => slot.set(&mut out.min_requests, integer(&name, &value)),
+            "failure_ratio" => slot.set(&mut out.failure_ratio, number(&name, &value)),
             "trip" => slot.set(
                 &mut out.trip,
                 path(&name, value, "a function `fn(&Counts) -> bool`"),
@@ -117,7 +117,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
                 path(&name, value, "a function `fn(&str, State, State)`"),
             ),
             "fallback" => slot.set(&mut out.fallback, path(&name, value, "an `async fn`")),
-            "crate" => slot.set(&mut out.krate, crate_path(value)),
+            "crate" => slot.set(&mut out.krate, crate_path(&value)),
             _ => errors.push(at, unknown_key(&meta.path)),
         }
         Ok(())
@@ -210,22 +210,21 @@ fn path_text(path: &Path) -> String {
 
 fn unknown_key(path: &Path) -> syn::Error {
     let shown = path_text(path);
-    let mut message = format!("unknown key `{shown}`");
-    if let Some(close) = KEYS
+    let suggestion = KEYS
         .iter()
         .filter(|k| edit_distance(k, &shown) <= 2)
         .min_by_key(|k| edit_distance(k, &shown))
-    {
-        message.push_str(&format!("; did you mean `{close}`?"));
-    }
-    message.push_str(&format!(
-        "\nthe valid keys are: {}",
-        KEYS.iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    syn::Error::new(path.span(), message)
+        .map(|close| format!("; did you mean `{close}`?"))
+        .unwrap_or_default();
+    let valid = KEYS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    syn::Error::new(
+        path.span(),
+        format!("unknown key `{shown}`{suggestion}\nthe valid keys are: {valid}"),
+    )
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.
@@ -255,8 +254,8 @@ fn literal(value: &Expr) -> Option<&Lit> {
     }
 }
 
-fn string(key: &str, value: Expr) -> syn::Result<LitStr> {
-    match literal(&value) {
+fn string(key: &str, value: &Expr) -> syn::Result<LitStr> {
+    match literal(value) {
         Some(Lit::Str(lit)) => Ok(lit.clone()),
         _ => Err(syn::Error::new(
             value.span(),
@@ -295,8 +294,8 @@ fn number_text(value: &Expr) -> String {
     }
 }
 
-fn integer(key: &str, value: Expr) -> syn::Result<LitInt> {
-    match literal(&value) {
+fn integer(key: &str, value: &Expr) -> syn::Result<LitInt> {
+    match literal(value) {
         Some(Lit::Int(lit)) => Ok(lit.clone()),
         _ => Err(syn::Error::new(
             value.span(),
@@ -305,9 +304,9 @@ fn integer(key: &str, value: Expr) -> syn::Result<LitInt> {
     }
 }
 
-fn number(key: &str, value: Expr) -> syn::Result<Number> {
+fn number(key: &str, value: &Expr) -> syn::Result<Number> {
     let span = value.span();
-    let (negated, inner) = match &value {
+    let (negated, inner) = match value {
         Expr::Unary(ExprUnary {
             op: UnOp::Neg(_),
             expr,
@@ -346,10 +345,10 @@ fn path(key: &str, value: Expr, what: &str) -> syn::Result<Path> {
     }
 }
 
-fn crate_path(value: Expr) -> syn::Result<Path> {
+fn crate_path(value: &Expr) -> syn::Result<Path> {
     let message =
         "`crate` takes the path of the `breaker` crate as a string: `crate = \"::my_breaker\"`";
-    match literal(&value) {
+    match literal(value) {
         Some(Lit::Str(lit)) => lit
             .parse::<Path>()
             .map_err(|_| syn::Error::new(lit.span(), message)),

@@ -186,6 +186,18 @@ fn settings(config: &Config, private: &TokenStream) -> TokenStream {
     out
 }
 
+/// What the pieces of the expansion need to know about the function.
+struct Context {
+    /// `::breaker::__private`, or the same under the `crate = "..."` path.
+    private: TokenStream,
+    /// The return type as it may be written in expressions.
+    ret: Type,
+    /// Does the function take `self`?
+    receiver: bool,
+    /// The arguments to hand to a fallback (after the receiver).
+    args: Vec<Ident>,
+}
+
 fn generate(config: &Config, func: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
@@ -196,111 +208,27 @@ fn generate(config: &Config, func: ItemFn) -> TokenStream {
     let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
-    let krate = &config.krate;
-    let private = quote!(#krate::__private);
     let Params {
         idents,
         destructure,
     } = params(&mut sig);
-    let receiver = sig.receiver().is_some();
-    let fn_name = sig.ident.unraw().to_string();
-    let ret: Type = match &sig.output {
-        ReturnType::Type(_, ty) => nameable(ty),
-        // Rejected by `valid::function`; `()` keeps this total.
-        ReturnType::Default => syn::parse_quote!(()),
-    };
-    let ret_span = located(ret.span());
-
-    // The one place that checks the return type: a `Result` whose error type can hold a
-    // `BreakerError` (or an `io::Result`). Spanned on the return type.
-    let private_at_ret = respan(private.clone(), ret_span);
-    let kind = quote_spanned!(ret_span=> #private_at_ret::Select::<#ret>::new().__breaker_select());
-
-    // Pins the body's type to the declared return type, so that `?` converts into the
-    // function's error type and type errors land on the user's code.
-    let fake_return = quote_spanned! {ret_span=>
-        #[allow(
-            unknown_lints,
-            unreachable_code,
-            clippy::diverging_sub_expression,
-            clippy::empty_loop,
-            clippy::let_unit_value,
-            clippy::let_with_type_underscore,
-            clippy::needless_return,
-            clippy::unreachable
-        )]
-        if false {
-            let __breaker_fake_return: #ret = loop {};
-            return __breaker_fake_return;
-        }
-    };
-
-    let settings = settings(config, &private);
-    let init = match (&config.name, receiver) {
-        (Some(name), _) => quote!(#private::shared(#private::Builder::new(#name) #settings)),
-        (None, false) => quote! {
-            #private::own(
-                ::core::concat!(::core::module_path!(), "::", #fn_name),
-                |__breaker_name| #private::Builder::new(__breaker_name) #settings,
-            )
+    let krate = &config.krate;
+    let cx = Context {
+        private: quote!(#krate::__private),
+        ret: match &sig.output {
+            ReturnType::Type(_, ty) => nameable(ty),
+            // Rejected by `valid::function`; `()` keeps this total.
+            ReturnType::Default => syn::parse_quote!(()),
         },
-        (None, true) => quote! {
-            #private::own(
-                #private::method_name(::core::any::type_name::<Self>(), #fn_name),
-                |__breaker_name| #private::Builder::new(__breaker_name) #settings,
-            )
-        },
+        receiver: sig.receiver().is_some(),
+        args: idents,
     };
-
-    let (rejected, on_reject) = match &config.fallback {
-        None => (
-            quote!(__breaker_rejected),
-            quote!(__breaker_kind.error(__breaker_rejected)),
-        ),
-        Some(path) => {
-            let at = located(path.span());
-            let private_at = respan(private.clone(), at);
-            let callee = match (receiver, path.get_ident()) {
-                (true, Some(_)) => quote_spanned!(at=> Self::#path),
-                _ => quote!(#path),
-            };
-            let self_arg = receiver.then(|| quote_spanned!(at=> self,));
-            let args = idents.iter().map(|ident| {
-                let mut ident = ident.clone();
-                ident.set_span(at);
-                ident
-            });
-            (
-                quote!(_),
-                quote_spanned! {at=>
-                    #private_at::fallback::<#ret, _>(#callee(#self_arg #(#args),*)).await
-                },
-            )
-        }
-    };
-
-    let (classify, run) = match &config.classify {
-        // The classifier becomes a function pointer first, spanned on the `classify = ...`
-        // path: a classifier of the wrong type is then one error, there.
-        Some(classify) => {
-            let at = located(classify.span());
-            let private_at = respan(private.clone(), at);
-            (
-                quote_spanned! {at=>
-                    let __breaker_classify: fn(&#ret) -> #private_at::Outcome = #classify;
-                },
-                quote! {
-                    #private::run_with(
-                        __breaker_permit, __breaker_call, __breaker_classify, __breaker_kind,
-                    ).await
-                },
-            )
-        }
-        None => (
-            TokenStream::new(),
-            quote!(#private::run(__breaker_permit, __breaker_call, __breaker_kind).await),
-        ),
-    };
+    let private = &cx.private;
+    let kind = kind(&cx);
+    let fake_return = fake_return(&cx);
+    let init = init(config, &cx, &sig.ident.unraw().to_string());
+    let (rejected, on_reject) = on_reject(config, &cx);
+    let (classify, run) = classify_and_run(config, &cx);
     let stmts = &block.stmts;
 
     quote! {
@@ -328,6 +256,114 @@ fn generate(config: &Config, func: ItemFn) -> TokenStream {
             #run
         }
     }
+}
+
+/// The one place that checks the return type: a `Result` whose error type can hold a
+/// `BreakerError` (or an `io::Result`). Spanned on the return type.
+fn kind(cx: &Context) -> TokenStream {
+    let Context { ret, .. } = cx;
+    let at = located(ret.span());
+    let private = respan(cx.private.clone(), at);
+    quote_spanned!(at=> #private::Select::<#ret>::new().__breaker_select())
+}
+
+/// Pins the body's type to the declared return type, so that `?` converts into the
+/// function's error type and type errors land on the user's code.
+fn fake_return(cx: &Context) -> TokenStream {
+    let Context { ret, .. } = cx;
+    quote_spanned! {located(ret.span())=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __breaker_fake_return: #ret = loop {};
+            return __breaker_fake_return;
+        }
+    }
+}
+
+/// Creates the breaker: shared by name when named, the function's own otherwise.
+fn init(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
+    let private = &cx.private;
+    let settings = settings(config, private);
+    let default_name = match (&config.name, cx.receiver) {
+        (Some(name), _) => {
+            return quote!(#private::shared(#private::Builder::new(#name) #settings));
+        }
+        (None, false) => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+        (None, true) => {
+            quote!(#private::method_name(::core::any::type_name::<Self>(), #fn_name))
+        }
+    };
+    quote! {
+        #private::own(
+            #default_name,
+            |__breaker_name| #private::Builder::new(__breaker_name) #settings,
+        )
+    }
+}
+
+/// The pattern for the rejection, and what a rejected call returns: the fallback (spanned
+/// on the `fallback = ...` path, so that a fallback that doesn't fit is an error there),
+/// or the rejection as the function's error.
+fn on_reject(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
+    let Some(path) = &config.fallback else {
+        return (
+            quote!(__breaker_rejected),
+            quote!(__breaker_kind.error(__breaker_rejected)),
+        );
+    };
+    let Context { ret, .. } = cx;
+    let at = located(path.span());
+    let private = respan(cx.private.clone(), at);
+    let callee = match (cx.receiver, path.get_ident()) {
+        (true, Some(_)) => quote_spanned!(at=> Self::#path),
+        _ => quote!(#path),
+    };
+    let receiver = cx.receiver.then(|| quote_spanned!(at=> self,));
+    let args = cx.args.iter().map(|ident| {
+        let mut ident = ident.clone();
+        ident.set_span(at);
+        ident
+    });
+    (
+        quote!(_),
+        quote_spanned! {at=>
+            #private::fallback::<#ret, _>(#callee(#receiver #(#args),*)).await
+        },
+    )
+}
+
+/// Running the admitted call. A classifier becomes a function pointer first, spanned on the
+/// `classify = ...` path: a classifier of the wrong type is then one error, there.
+fn classify_and_run(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
+    let private = &cx.private;
+    let Some(classify) = &config.classify else {
+        return (
+            TokenStream::new(),
+            quote!(#private::run(__breaker_permit, __breaker_call, __breaker_kind).await),
+        );
+    };
+    let Context { ret, .. } = cx;
+    let at = located(classify.span());
+    let private_at = respan(private.clone(), at);
+    (
+        quote_spanned! {at=>
+            let __breaker_classify: fn(&#ret) -> #private_at::Outcome = #classify;
+        },
+        quote! {
+            #private::run_with(
+                __breaker_permit, __breaker_call, __breaker_classify, __breaker_kind,
+            ).await
+        },
+    )
 }
 
 #[cfg(test)]
