@@ -58,6 +58,23 @@
 //! call that panics counts as a failure and keeps unwinding; a call past its deadline is
 //! dropped, counts as a failure and returns [`BreakerError::Timeout`].
 //!
+//! # Operators and observers
+//!
+//! [`CircuitBreaker::force_open`], [`force_closed`](CircuitBreaker::force_closed) and
+//! [`reset`](CircuitBreaker::reset) let an operator hold a breaker in a state.
+//! [`registry::on_state_change`] listeners hear every transition of every breaker with its
+//! [`Cause`] and the counts that caused it. Cargo features add, at no cost when off:
+//!
+//! - `tracing`: an event per transition (`warn` when it opens, `info` otherwise) with the
+//!   breaker's name, the states, the cause, the counts and `retry_after`; rejections and
+//!   timeouts at `debug`. Target `breaker`.
+//! - `metrics`: `breaker_calls_total{breaker, outcome}` (outcome: success, failure,
+//!   ignored, timeout, rejected_open, rejected_half_open), `breaker_state{breaker}` (0
+//!   closed, 1 half-open, 2 open), `breaker_transitions_total{breaker, from, to}` and
+//!   `breaker_call_duration_seconds{breaker}`, through the `metrics` facade. The handles are
+//!   made when the breaker is created, so install the recorder first.
+//! - `serde`: `Serialize` for [`Snapshot`] (durations in seconds).
+//!
 //! # Concurrency
 //!
 //! Admission and recording are a few atomic operations on the breaker's own words: no
