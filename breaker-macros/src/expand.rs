@@ -9,7 +9,10 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
-use syn::{AttrStyle, FnArg, ItemFn, Pat, PatIdent, ReturnType, Signature, Type, TypeInfer};
+use syn::{
+    AttrStyle, FnArg, GenericArgument, ItemFn, Pat, PatIdent, PathArguments, ReturnType, Signature,
+    Type, TypeInfer,
+};
 
 use crate::errors::{Errors, FUNCTION};
 use crate::valid::{Config, DurationSetting, Policy};
@@ -262,9 +265,25 @@ fn generate(config: &Config, func: ItemFn) -> TokenStream {
 /// `BreakerError` (or an `io::Result`). Spanned on the return type.
 fn kind(cx: &Context) -> TokenStream {
     let Context { ret, .. } = cx;
-    let at = located(ret.span());
+    let at = located(error_type(ret).map_or_else(|| ret.span(), Spanned::span));
     let private = respan(cx.private.clone(), at);
     quote_spanned!(at=> #private::Select::<#ret>::new().__breaker_select())
+}
+
+/// `E` in a return type written `Result<T, E>`: where an error type without
+/// `From<BreakerError>` is best pointed out.
+fn error_type(ret: &Type) -> Option<&Type> {
+    let Type::Path(path) = ret else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match (last.ident == "Result", args.args.len(), args.args.last()) {
+        (true, 2, Some(GenericArgument::Type(error))) => Some(error),
+        _ => None,
+    }
 }
 
 /// Pins the body's type to the declared return type, so that `?` converts into the
@@ -500,6 +519,19 @@ mod tests {
         );
         assert!(out.starts_with("struct S ;"));
         assert!(out.contains("goes on an `async fn` with a body"));
+    }
+
+    #[test]
+    fn the_error_type_is_found_in_result_only() {
+        let ty = |t: TokenStream| syn::parse2::<Type>(t).unwrap();
+        let error = |t| error_type(&ty(t)).map(|e| quote!(#e).to_string());
+        assert_eq!(
+            error(quote!(Result<u32, ShopError>)),
+            Some("ShopError".into())
+        );
+        assert_eq!(error(quote!(std::result::Result<(), E>)), Some("E".into()));
+        assert_eq!(error(quote!(io::Result<u32>)), None);
+        assert_eq!(error(quote!(u32)), None);
     }
 
     #[test]
