@@ -1,0 +1,231 @@
+//! The facade's cargo features, seen from a user's side: `tracing` events on transitions,
+//! rejections and timeouts, and `serde` snapshots. (`metrics` is covered by
+//! `tests/observability.rs` and `tests/alloc_metrics.rs`.) Each part compiles only with
+//! its feature on: `cargo test --test features --features tracing,serde`.
+
+/// A dependency's error.
+#[cfg(any(feature = "tracing", feature = "serde"))]
+#[derive(Debug)]
+struct Down;
+
+#[cfg(any(feature = "tracing", feature = "serde"))]
+impl From<breaker::BreakerError> for Down {
+    fn from(_: breaker::BreakerError) -> Self {
+        Down
+    }
+}
+
+#[cfg(feature = "tracing")]
+mod tracing_events {
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use breaker::{CircuitBreaker, TripPolicy};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    use super::Down;
+
+    /// One event as it was emitted: level, target and every field as text.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        level: Level,
+        target: String,
+        fields: BTreeMap<String, String>,
+    }
+
+    impl Seen {
+        fn field(&self, name: &str) -> &str {
+            self.fields.get(name).map_or("<missing>", String::as_str)
+        }
+    }
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl Visit for Fields<'_> {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+
+    /// A subscriber that keeps every event.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<Seen>>>);
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = BTreeMap::new();
+            event.record(&mut Fields(&mut fields));
+            self.0.lock().unwrap().push(Seen {
+                level: *event.metadata().level(),
+                target: event.metadata().target().to_owned(),
+                fields,
+            });
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn transitions_rejections_and_timeouts_are_events_that_name_their_breaker() {
+        let capture = Capture::default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(capture.clone(), || {
+            rt.block_on(async {
+                let a = CircuitBreaker::builder("features.tracing.a")
+                    .trip_policy(TripPolicy::ConsecutiveFailures(2))
+                    .reset_timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                let b = CircuitBreaker::builder("features.tracing.b")
+                    .timeout(Duration::from_millis(10))
+                    .build()
+                    .unwrap();
+                for _ in 0..2 {
+                    let _ = a.call(async { Err::<(), _>(Down) }).await;
+                }
+                let _ = a.call(async { Ok::<(), Down>(()) }).await; // rejected
+                let _ = b
+                    .call(async {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Ok::<(), Down>(())
+                    })
+                    .await; // timed out
+                tokio::time::advance(Duration::from_secs(5)).await;
+                let _ = a.call(async { Ok::<(), Down>(()) }).await; // probe, closes
+            });
+        });
+
+        let seen = capture.0.lock().unwrap().clone();
+        let ours: Vec<&Seen> = seen.iter().filter(|e| e.target == "breaker").collect();
+        let summary: Vec<(Level, &str, &str)> = ours
+            .iter()
+            .map(|e| (e.level, e.field("breaker"), e.field("message")))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Level::WARN, "features.tracing.a", "circuit breaker opened"),
+                (Level::DEBUG, "features.tracing.a", "call rejected"),
+                (
+                    Level::DEBUG,
+                    "features.tracing.b",
+                    "call timed out; counted as a failure"
+                ),
+                (
+                    Level::INFO,
+                    "features.tracing.a",
+                    "circuit breaker half-open; probing"
+                ),
+                (Level::INFO, "features.tracing.a", "circuit breaker closed"),
+            ],
+            "{seen:#?}"
+        );
+
+        let opened = ours[0];
+        assert_eq!(opened.field("from"), "closed");
+        assert_eq!(opened.field("to"), "open");
+        assert_eq!(opened.field("failures"), "2");
+        assert_eq!(opened.field("consecutive_failures"), "2");
+        assert_eq!(opened.field("requests"), "2");
+        assert_eq!(opened.field("retry_after"), "Some(5s)");
+        assert!(opened.field("cause").contains("trip policy"), "{opened:?}");
+        assert!(ours[1].field("error").contains("is open"), "{:?}", ours[1]);
+        assert_eq!(ours[2].field("after"), "10ms");
+        let closed = ours[4];
+        assert_eq!(
+            (closed.field("from"), closed.field("to")),
+            ("half-open", "closed")
+        );
+        assert_eq!(closed.field("successes"), "1");
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_snapshots {
+    use std::time::Duration;
+
+    use breaker::{CircuitBreaker, TripPolicy, registry};
+    use serde_json::json;
+
+    use super::Down;
+
+    #[tokio::test(start_paused = true)]
+    async fn snapshots_serialize_with_durations_in_seconds() {
+        let b = CircuitBreaker::builder("features.serde")
+            .timeout(Duration::from_millis(250))
+            .trip_policy(TripPolicy::FailureRatio {
+                ratio: 0.5,
+                min_requests: 2,
+            })
+            .reset_timeout(Duration::from_secs(30))
+            .max_requests(2)
+            .build()
+            .unwrap();
+        let _ = b.call(async { Ok::<(), Down>(()) }).await;
+        let _ = b.call(async { Err::<(), Down>(Down) }).await; // 1 of 2 failed: trips
+        tokio::time::advance(Duration::from_millis(7500)).await;
+
+        let settings = json!({
+            "timeout": 0.25,
+            "max_requests": 2,
+            "interval": null,
+            "reset_timeout": 30.0,
+            "trip_policy": { "kind": "failure_ratio", "failure_ratio": 0.5, "min_requests": 2 },
+        });
+        let zero = json!({
+            "requests": 0, "total_successes": 0, "total_failures": 0, "total_ignored": 0,
+            "consecutive_successes": 0, "consecutive_failures": 0,
+        });
+        assert_eq!(
+            serde_json::to_value(b.snapshot()).unwrap(),
+            json!({
+                "name": "features.serde",
+                "state": "open",
+                "forced": false,
+                "counts": zero,
+                "retry_after": 22.5,
+                "settings": settings,
+            })
+        );
+
+        // Held open by an operator: no probe is coming, so no retry_after.
+        b.force_open();
+        let all = serde_json::to_value(registry::snapshot()).unwrap();
+        let listed = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "features.serde")
+            .expect("listed");
+        assert_eq!(
+            listed,
+            &json!({
+                "name": "features.serde",
+                "state": "open",
+                "forced": true,
+                "counts": zero,
+                "retry_after": null,
+                "settings": settings,
+            })
+        );
+    }
+}
