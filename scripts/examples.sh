@@ -29,7 +29,7 @@ else
   done
 fi
 
-cargo build --examples
+cargo build --examples --all-features
 
 passed=0
 failed=()
@@ -38,7 +38,7 @@ for name in "${names[@]}"; do
   printf '\n--- cargo run --example %s %s\n' "$name" "${args:+-- $args}"
   start=$(date +%s)
   # shellcheck disable=SC2086 # $args is a list of words on purpose
-  if timeout --kill-after=10 120 cargo run --quiet --example "$name" -- $args; then
+  if timeout --kill-after=10 120 cargo run --quiet --all-features --example "$name" -- $args; then
     passed=$((passed + 1))
     printf -- '--- %s: ok in %ss\n' "$name" "$(($(date +%s) - start))"
   else

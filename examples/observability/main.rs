@@ -12,27 +12,16 @@
 //! probe closes the breaker; then an operator holds the inventory breaker open and resets
 //! it. Every step is checked; a wrong one exits non-zero. It takes about a second.
 //!
-//! Needs the `metrics` and `serde` features (`tracing` adds the log lines); without them
-//! it says so and exits.
+//! Needs the `metrics` and `serde` features (`tracing` adds the log lines); cargo says so
+//! when they are missing.
 
-#[cfg(all(feature = "metrics", feature = "serde"))]
 mod service;
 
-#[cfg(not(all(feature = "metrics", feature = "serde")))]
-fn main() {
-    eprintln!(
-        "the observability example needs the `metrics` and `serde` features:\n  \
-         cargo run --example observability --features metrics,serde,tracing"
-    );
-}
-
-#[cfg(all(feature = "metrics", feature = "serde"))]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     script::run().await
 }
 
-#[cfg(all(feature = "metrics", feature = "serde"))]
 mod script {
     use std::time::Duration;
 
