@@ -12,8 +12,8 @@ mod service;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use breaker::{Cause, StateChange};
 use breaker::{State, registry};
-use breaker_runtime::{Cause, StateChange};
 use serde_json::Value;
 
 use service::{App, Dependency, Options, Scrape};
