@@ -127,7 +127,12 @@ mod tests {
         assert_eq!(unpack(w, 7), Some(42));
         assert_eq!(unpack(w, 8), None);
         assert_eq!(unpack(w, 6), None);
-        // Only the low 24 bits of the generation are kept.
+        // Every generation within 2^24 of another has a tag of its own...
+        for other in [1, 2, 3, 255, 256, (1 << 23) + 1, (1 << 24) - 1] {
+            assert_eq!(unpack(pack(7, 1), 7 + other), None, "{other}");
+            assert_eq!(unpack(pack(7 + other, 1), 7), None, "{other}");
+        }
+        // ...and only the low 24 bits of the generation are kept.
         assert_eq!(unpack(pack(7 + (1 << 24), 1), 7), Some(1));
         assert_eq!(unpack(0, 0), Some(0));
     }

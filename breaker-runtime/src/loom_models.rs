@@ -156,6 +156,56 @@ fn the_closing_success_racing_an_admission_makes_one_transition() {
 }
 
 #[test]
+fn a_stale_outcome_cannot_overwrite_a_newer_generations_count() {
+    loom::model(|| {
+        let core = core(1, 5, None);
+        let (stale, _) = core.acquire(|| NOW).unwrap();
+        let c1 = Arc::clone(&core);
+        let late = thread::spawn(move || c1.record(stale, Outcome::Success, || NOW));
+        let c2 = Arc::clone(&core);
+        let resetter = thread::spawn(move || {
+            // An interval reset, then a call of the new generation.
+            c2.transition(c2.view().word, State::Closed, NOW, None);
+            let (g, _) = c2.acquire(|| NOW).unwrap();
+            c2.record(g, Outcome::Success, || NOW);
+            g
+        });
+        late.join().unwrap();
+        let fresh = resetter.join().unwrap();
+        assert_eq!(core.view().word.generation(), fresh);
+        let counts = core.counts_of(fresh);
+        assert_eq!(counts.requests, 1);
+        assert_eq!(counts.total_successes, 1);
+        assert_eq!(counts.consecutive_successes, 1);
+    });
+}
+
+#[test]
+fn a_reader_during_a_publish_sees_a_probe_due_now() {
+    loom::model(|| {
+        let core = core(1, 1, None);
+        let (g, _) = core.acquire(|| NOW).unwrap();
+        core.record(g, Outcome::Failure, || NOW);
+        let c1 = Arc::clone(&core);
+        let prober = thread::spawn(move || {
+            let _ = c1.acquire(|| LATER);
+        });
+        let c2 = Arc::clone(&core);
+        let reader = thread::spawn(move || {
+            let view = c2.view();
+            let retry = c2.retry_after(view, LATER);
+            match view.word.state() {
+                // Open (possibly mid-publish): a probe is due at LATER, so zero.
+                State::Open => assert_eq!(retry, Some(std::time::Duration::ZERO)),
+                _ => assert_eq!(retry, None),
+            }
+        });
+        prober.join().unwrap();
+        reader.join().unwrap();
+    });
+}
+
+#[test]
 fn readers_never_pair_a_generation_with_another_generations_start() {
     loom::model(|| {
         let core = core(1, 1, None);

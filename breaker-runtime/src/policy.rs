@@ -195,6 +195,20 @@ mod tests {
         assert!(a.same_setting(&a));
         assert!(!a.same_setting(&TripPolicy::default()));
         assert!(TripPolicy::default().same_setting(&TripPolicy::ConsecutiveFailures(5)));
+        let other_min = TripPolicy::FailureRatio {
+            ratio: 0.5,
+            min_requests: 2,
+        };
+        let other_ratio = TripPolicy::FailureRatio {
+            ratio: 0.25,
+            min_requests: 1,
+        };
+        assert!(!a.same_setting(&other_min));
+        assert!(!a.same_setting(&other_ratio));
+        // Custom functions cannot be compared reliably, so any two count as the same.
+        let custom = TripPolicy::Custom(|c| c.total_failures > 3);
+        assert!(custom.same_setting(&TripPolicy::Custom(|c| c.requests > 9)));
+        assert!(!custom.same_setting(&a));
         assert!(!TripPolicy::default().same_setting(&TripPolicy::ConsecutiveFailures(4)));
     }
 }

@@ -603,4 +603,9 @@ async fn snapshots_list_state_counts_and_settings() {
     assert_eq!(s.settings.reset_timeout, secs(3));
     assert!(all.windows(2).all(|w| w[0].name <= w[1].name), "sorted");
     assert_eq!(b.snapshot().state, State::Open);
+    assert_eq!(b.settings().reset_timeout, secs(3));
+    assert!(matches!(
+        b.settings().trip_policy,
+        TripPolicy::ConsecutiveFailures(1)
+    ));
 }
