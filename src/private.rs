@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
@@ -118,15 +117,11 @@ impl<T, E: From<BreakerError>> Protected for Result<T, E> {
     }
 }
 
-/// Picks the [`Kind`] of a return type `R` by method resolution at the expansion site:
-/// `Select::<R>::new().__breaker_select()` finds the inherent method for `io::Result<T>`
-/// first and otherwise derefs to [`Probe::__breaker_select`], which requires
-/// `R:` [`Protected`]. (The unusual name keeps users' traits from taking the call over.)
-///
-/// `std::io::Error` does not implement `From<BreakerError>` (only the runtime crate could
-/// add that impl), so `io::Result` is served here: timeouts become
-/// `io::ErrorKind::TimedOut`, the rest `io::ErrorKind::Other`, with the `BreakerError` as
-/// the inner error.
+/// Picks the [`Kind`] of a return type `R` at the expansion site:
+/// `Select::<R>::new().__breaker_select()` derefs to [`Probe::__breaker_select`], which
+/// requires `R:` [`Protected`], so a wrong return type is one error, spanned on it. (The
+/// unusual name keeps users' traits from taking the call over.) `std::io::Result` needs no
+/// special case: the runtime implements `From<BreakerError> for io::Error`.
 pub struct Select<R>(Probe<R>);
 
 /// See [`Select`].
@@ -165,17 +160,6 @@ impl<R> fmt::Debug for Probe<R> {
     }
 }
 
-impl<T> Select<io::Result<T>> {
-    /// The conversions for `io::Result<T>`.
-    #[must_use]
-    pub fn __breaker_select(&self) -> Kind<io::Result<T>> {
-        Kind {
-            error: |e| Err(io_error(e)),
-            classify: Outcome::of,
-        }
-    }
-}
-
 impl<R> Probe<R> {
     /// The conversions for any [`Protected`] return type.
     #[must_use]
@@ -185,14 +169,6 @@ impl<R> Probe<R> {
     {
         R::kind()
     }
-}
-
-fn io_error(e: BreakerError) -> io::Error {
-    let kind = match e {
-        BreakerError::Timeout { .. } => io::ErrorKind::TimedOut,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
 }
 
 /// Runs an admitted call, classified the default way (`Ok` succeeds, `Err` fails).

@@ -109,6 +109,30 @@ impl BreakerError {
     }
 }
 
+/// For functions returning `std::io::Result`: a timeout becomes
+/// [`io::ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut), anything else
+/// [`io::ErrorKind::Other`](std::io::ErrorKind::Other), with the `BreakerError` inside
+/// (reach it with `get_ref()` and `downcast_ref`).
+///
+/// ```
+/// use std::io;
+/// use breaker_runtime::BreakerError;
+///
+/// let e = io::Error::from(BreakerError::HalfOpenFull { name: "disk".into() });
+/// assert_eq!(e.kind(), io::ErrorKind::Other);
+/// let inner = e.get_ref().and_then(|e| e.downcast_ref::<BreakerError>());
+/// assert!(matches!(inner, Some(BreakerError::HalfOpenFull { .. })));
+/// ```
+impl From<BreakerError> for std::io::Error {
+    fn from(e: BreakerError) -> Self {
+        let kind = match e {
+            BreakerError::Timeout { .. } => std::io::ErrorKind::TimedOut,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
 /// Displays a duration the way people read them: `4.2s`, `250ms`, `1m 30s`.
 pub(crate) struct HumanDuration(pub(crate) Duration);
 
