@@ -10,6 +10,8 @@
 mod attr;
 mod errors;
 mod expand;
+#[cfg(test)]
+mod never_panics;
 mod valid;
 
 use proc_macro::TokenStream;
