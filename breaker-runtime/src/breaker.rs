@@ -37,6 +37,16 @@ pub(crate) struct View {
     pub(crate) since: Option<u64>,
 }
 
+/// The start of a generation, as a seqlock read found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Since {
+    At(u64),
+    /// A transition is being published.
+    Busy,
+    /// The state word changed while the start was read; read the word again.
+    Changed,
+}
+
 /// What became of an attempt to change a count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Update {
@@ -112,19 +122,33 @@ impl Core {
     pub(crate) fn view(&self) -> View {
         loop {
             let word = Word(self.word.load(Ordering::Acquire));
-            if word.busy() {
-                return View { word, since: None };
+            match self.since_of(word) {
+                Since::At(since) => {
+                    return View {
+                        word,
+                        since: Some(since),
+                    };
+                }
+                Since::Busy => return View { word, since: None },
+                Since::Changed => {}
             }
-            let since = self.since.load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
-            // A changed word means a transition completed meanwhile: someone made
-            // progress, so retrying keeps this lock-free.
-            if self.word.load(Ordering::Relaxed) == word.0 {
-                return View {
-                    word,
-                    since: Some(since),
-                };
-            }
+        }
+    }
+
+    /// The start of `word`'s generation (a seqlock read), read only where it is needed:
+    /// the hot path of a closed breaker without `interval` never reads it.
+    fn since_of(&self, word: Word) -> Since {
+        if word.busy() {
+            return Since::Busy;
+        }
+        let since = self.since.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if self.word.load(Ordering::Relaxed) == word.0 {
+            Since::At(since)
+        } else {
+            // A transition completed meanwhile: someone made progress, so the caller's
+            // retry keeps this lock-free.
+            Since::Changed
         }
     }
 
@@ -175,16 +199,23 @@ impl Core {
     pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<(u64, State), BreakerError> {
         let mut clock = LazyNow { clock, now: None };
         loop {
-            let view = self.view();
-            let word = view.word;
+            let word = Word(self.word.load(Ordering::Acquire));
             let generation = word.generation();
             match word.state() {
                 State::Closed => {
-                    if let (Some(interval), Some(since)) = (self.interval_ns, view.since) {
-                        let now = clock.get();
-                        if now >= since.saturating_add(interval) {
-                            self.transition(word, State::Closed, now, None);
-                            continue;
+                    if let Some(interval) = self.interval_ns {
+                        match self.since_of(word) {
+                            Since::Changed => continue,
+                            Since::At(since) => {
+                                let now = clock.get();
+                                if now >= since.saturating_add(interval) {
+                                    self.transition(word, State::Closed, now, None);
+                                    continue;
+                                }
+                            }
+                            // A transition is being published: admit into the current
+                            // generation (the outcome will be stale and dropped).
+                            Since::Busy => {}
                         }
                     }
                     if let Update::Applied(_) =
@@ -199,9 +230,11 @@ impl Core {
                             name: self.name.clone(),
                         }));
                     }
-                    let Some(since) = view.since else {
+                    let since = match self.since_of(word) {
+                        Since::At(since) => since,
+                        Since::Changed => continue,
                         // The transition to half-open is being published right now.
-                        return Err(self.open_error(Duration::ZERO));
+                        Since::Busy => return Err(self.open_error(Duration::ZERO)),
                     };
                     let now = clock.get();
                     let until = since.saturating_add(self.reset_ns);
