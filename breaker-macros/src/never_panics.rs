@@ -8,28 +8,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use proc_macro2::TokenStream;
 use proptest::prelude::*;
 
+use crate::attr::KEYS;
 use crate::expand::circuit_breaker;
 
-const KEYS: &[&str] = &[
-    "name",
-    "timeout",
-    "max_requests",
-    "interval",
-    "reset_timeout",
-    "consecutive_failures",
-    "failure_ratio",
-    "min_requests",
-    "trip",
-    "classify",
-    "on_state_change",
-    "fallback",
-    "crate",
-    "timout",
-    "self",
-    "r#type",
-    "a::b",
-    "",
-];
+/// Keys the attribute does not know, mixed in with the ones it does (`attr::KEYS`).
+const MADE_UP_KEYS: &[&str] = &["timout", "self", "r#type", "a::b", ""];
 
 const VALUES: &[&str] = &[
     "\"2s\"",
@@ -84,8 +67,9 @@ fn item() -> impl Strategy<Value = &'static str> {
 
 /// `key = value` lists, sometimes with a separator or an `=` missing.
 fn attribute() -> impl Strategy<Value = String> {
+    let keys: Vec<&'static str> = KEYS.iter().chain(MADE_UP_KEYS).copied().collect();
     let pair = (
-        proptest::sample::select(KEYS),
+        proptest::sample::select(keys),
         proptest::sample::select(VALUES),
         0u8..10,
     )
