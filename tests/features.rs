@@ -19,7 +19,7 @@ impl From<breaker::BreakerError> for Down {
 mod tracing_events {
     use std::collections::BTreeMap;
     use std::fmt;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, OnceLock};
     use std::time::Duration;
 
     use breaker::{CircuitBreaker, TripPolicy};
@@ -58,6 +58,20 @@ mod tracing_events {
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Vec<Seen>>>);
 
+    /// The capture, installed as the global default once for this test binary. (A
+    /// thread-scoped `with_default` subscriber is not enough: another test's thread may
+    /// register the breaker's callsites first, with no subscriber, and tracing caches that
+    /// interest.)
+    fn capture() -> &'static Capture {
+        static CAPTURE: OnceLock<Capture> = OnceLock::new();
+        CAPTURE.get_or_init(|| {
+            let capture = Capture::default();
+            tracing::subscriber::set_global_default(capture.clone())
+                .expect("no other global subscriber in this test binary");
+            capture
+        })
+    }
+
     impl Subscriber for Capture {
         fn enabled(&self, _: &Metadata<'_>) -> bool {
             true
@@ -82,13 +96,13 @@ mod tracing_events {
 
     #[test]
     fn transitions_rejections_and_timeouts_are_events_that_name_their_breaker() {
-        let capture = Capture::default();
+        let capture = capture();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .unwrap();
-        tracing::subscriber::with_default(capture.clone(), || {
+        {
             rt.block_on(async {
                 let a = CircuitBreaker::builder("features.tracing.a")
                     .trip_policy(TripPolicy::ConsecutiveFailures(2))
@@ -112,10 +126,15 @@ mod tracing_events {
                 tokio::time::advance(Duration::from_secs(5)).await;
                 let _ = a.call(async { Ok::<(), Down>(()) }).await; // probe, closes
             });
-        });
+        }
 
         let seen = capture.0.lock().unwrap().clone();
-        let ours: Vec<&Seen> = seen.iter().filter(|e| e.target == "breaker").collect();
+        let ours: Vec<&Seen> = seen
+            .iter()
+            .filter(|e| {
+                e.target == "breaker" && e.field("breaker").starts_with("features.tracing.")
+            })
+            .collect();
         let summary: Vec<(Level, &str, &str)> = ours
             .iter()
             .map(|e| (e.level, e.field("breaker"), e.field("message")))
