@@ -52,7 +52,10 @@
 //!
 //! Time is [`tokio::time::Instant`], read only at call sites (no background task), so
 //! tests run on tokio's paused clock. A duration has elapsed when
-//! `now >= start + duration`.
+//! `now >= start + duration`. A breaker reads the clock of the runtime that calls or looks
+//! at it: tests that each pause their own clock should each use their own breakers, and
+//! should not look at other tests' breakers (through [`registry::snapshot`]) while those
+//! run.
 //!
 //! A call dropped before it finishes records nothing and gives its half-open slot back; a
 //! call that panics counts as a failure and keeps unwinding; a call past its deadline is

@@ -507,7 +507,7 @@ async fn the_hook_sees_every_transition_once_and_may_read_the_breaker() {
                 // Reading the breaker from its own hook must not deadlock.
                 let me = registry::get(name).expect("registered");
                 let _ = me.counts();
-                let _ = registry::snapshot();
+                let _ = me.snapshot();
                 log.lock()
                     .unwrap()
                     .push((name.to_owned(), from, to, me.state()));
