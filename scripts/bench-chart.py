@@ -221,11 +221,36 @@ def clock_table(results):
     ])
 
 
+def disturbance(results):
+    """The clock control: one clock read touches nothing shared, so 2 tasks should take
+    as long per call as 1. If they take much longer, something else (another process)
+    had a core during the 2-task rows, and the contention rows of this run mean little."""
+    one = get(results, "threads_rejected", "clock", "1")
+    two = get(results, "threads_rejected", "clock", "2")
+    if one is None or two is None:
+        return None
+    return two / one
+
+
 def tables(results):
+    ratio2 = disturbance(results)
+    note = []
+    if ratio2 is not None:
+        verdict = (
+            "undisturbed" if ratio2 <= 1.10
+            else "**disturbed: another process had a core; rerun on an idle machine**"
+        )
+        note = [
+            "",
+            f"Check of the run: one clock read per call took {ratio2:.2f}× as long on 2 tasks "
+            f"as on 1 (it shares nothing, so about 1.00× means the two threads ran "
+            f"undisturbed): {verdict}.",
+        ]
     parts = [
         "### Medians",
         "",
         medians_table(results),
+    ] + note + [
         "",
         "### Targets",
         "",
