@@ -172,40 +172,31 @@ impl<R> Probe<R> {
 }
 
 /// Runs an admitted call, classified the default way (`Ok` succeeds, `Err` fails).
-pub async fn run<R, F>(permit: Permit<'_>, call: F, kind: Kind<R>) -> R
+#[inline]
+pub fn run<R, F>(permit: Permit<'_>, call: F, kind: Kind<R>) -> impl Future<Output = R>
 where
     F: Future<Output = R>,
 {
-    run_with(permit, call, kind.classify, kind).await
+    permit.run_mapped(call, kind.classify, kind.error)
 }
 
 /// Runs an admitted call under its permit and the breaker's deadline, classified by
 /// `classify`. A timeout becomes `kind.error(BreakerError::Timeout { .. })`.
 ///
-/// The call and its classification run inside [`Permit::run_with`], so a panic in either
+/// One future does it all ([`Permit::run_mapped`]): a panic in the call or in `classify`
 /// counts as a failure, and dropping this future records nothing.
-pub async fn run_with<R, F, C>(permit: Permit<'_>, call: F, classify: C, kind: Kind<R>) -> R
+#[inline]
+pub fn run_with<R, F, C>(
+    permit: Permit<'_>,
+    call: F,
+    classify: C,
+    kind: Kind<R>,
+) -> impl Future<Output = R>
 where
     F: Future<Output = R>,
     C: FnOnce(&R) -> Outcome,
 {
-    let finished = permit
-        .run_with(
-            async move {
-                let result = call.await;
-                let outcome = classify(&result);
-                Ok::<_, BreakerError>((result, outcome))
-            },
-            |finished: &Result<(R, Outcome), BreakerError>| match finished {
-                Ok((_, outcome)) => *outcome,
-                Err(_) => Outcome::Failure,
-            },
-        )
-        .await;
-    match finished {
-        Ok((result, _)) => result,
-        Err(e) => kind.error(e),
-    }
+    permit.run_mapped(call, classify, kind.error)
 }
 
 /// The fallback's future, checked to produce the annotated function's return type `R`.

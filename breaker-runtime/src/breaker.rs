@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::builder::{Builder, Hook, Settings};
+use crate::call::Call;
 use crate::counts::{
     self, FAILURES, IGNORED, REQUESTS, STREAK, SUCCESSES, WORDS, incremented, split_streak,
     streak_after,
@@ -45,6 +46,15 @@ enum Since {
     Busy,
     /// The state word changed while the start was read; read the word again.
     Changed,
+}
+
+/// Why `acquire` refused a call: small, so the admission path returns it in registers;
+/// the full [`BreakerError`] is built off the hot path by [`Core::reject`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    Open(Duration),
+    HalfOpenFull,
+    ForcedOpen,
 }
 
 /// What became of an attempt to change a count.
@@ -137,6 +147,7 @@ impl Core {
 
     /// The start of `word`'s generation (a seqlock read), read only where it is needed:
     /// the hot path of a closed breaker without `interval` never reads it.
+    #[inline]
     fn since_of(&self, word: Word) -> Since {
         if word.busy() {
             return Since::Busy;
@@ -153,6 +164,7 @@ impl Core {
     }
 
     /// Applies `change` to count `index` of `generation`, unless the generation is over.
+    #[inline]
     pub(crate) fn update(
         &self,
         index: usize,
@@ -196,7 +208,8 @@ impl Core {
 
     /// Admits a call or says why not; on success returns the admitting generation and
     /// its state.
-    pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<(u64, State), BreakerError> {
+    #[inline]
+    pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<(u64, State), Rejection> {
         let mut clock = LazyNow { clock, now: None };
         loop {
             let word = Word(self.word.load(Ordering::Acquire));
@@ -226,15 +239,13 @@ impl Core {
                 }
                 State::Open => {
                     if word.held() {
-                        return Err(self.rejected(BreakerError::ForcedOpen {
-                            name: self.name.clone(),
-                        }));
+                        return Err(Rejection::ForcedOpen);
                     }
                     let since = match self.since_of(word) {
                         Since::At(since) => since,
                         Since::Changed => continue,
                         // The transition to half-open is being published right now.
-                        Since::Busy => return Err(self.open_error(Duration::ZERO)),
+                        Since::Busy => return Err(Rejection::Open(Duration::ZERO)),
                     };
                     let now = clock.get();
                     let until = since.saturating_add(self.reset_ns);
@@ -247,7 +258,7 @@ impl Core {
                         );
                         continue;
                     }
-                    return Err(self.open_error(Duration::from_nanos(until - now)));
+                    return Err(Rejection::Open(Duration::from_nanos(until - now)));
                 }
                 State::HalfOpen => {
                     let ignored = self.value(IGNORED, generation);
@@ -256,11 +267,7 @@ impl Core {
                         (r.saturating_sub(ignored) < budget).then(|| incremented(r))
                     }) {
                         Update::Applied(_) => return Ok((generation, State::HalfOpen)),
-                        Update::Refused => {
-                            return Err(self.rejected(BreakerError::HalfOpenFull {
-                                name: self.name.clone(),
-                            }));
-                        }
+                        Update::Refused => return Err(Rejection::HalfOpenFull),
                         Update::Stale => {}
                     }
                 }
@@ -268,21 +275,22 @@ impl Core {
         }
     }
 
-    fn open_error(&self, retry_after: Duration) -> BreakerError {
-        self.rejected(BreakerError::Open {
-            name: self.name.clone(),
-            retry_after,
-        })
-    }
-
-    #[inline]
-    fn rejected(&self, error: BreakerError) -> BreakerError {
+    /// The error for a rejection, reported to the observers.
+    #[cold]
+    pub(crate) fn reject(&self, rejection: Rejection) -> BreakerError {
+        let name = self.name.clone();
+        let error = match rejection {
+            Rejection::Open(retry_after) => BreakerError::Open { name, retry_after },
+            Rejection::HalfOpenFull => BreakerError::HalfOpenFull { name },
+            Rejection::ForcedOpen => BreakerError::ForcedOpen { name },
+        };
         self.observer.rejected(&error);
         error
     }
 
     /// Records the outcome of a call admitted in `generation`. Outcomes of a generation
     /// that is over are dropped.
+    #[inline]
     pub(crate) fn record(&self, generation: u64, outcome: Outcome, clock: impl FnOnce() -> u64) {
         let word = Word(self.word.load(Ordering::Acquire));
         if word.generation() != generation {
@@ -570,9 +578,12 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
-        let (generation, state) = self.core.acquire(|| self.core.now())?;
-        Ok(Permit::new(&self.core, generation, state))
+        match self.core.acquire(|| self.core.now()) {
+            Ok((generation, state)) => Ok(Permit::new(&self.core, generation, state)),
+            Err(rejection) => Err(self.core.reject(rejection)),
+        }
     }
 
     /// Runs `fut` through the breaker: rejected at once when open, raced against the
@@ -584,28 +595,25 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
-    pub async fn call<F, T, E>(&self, fut: F) -> Result<T, E>
+    pub fn call<F, T, E>(&self, fut: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
     {
-        self.call_with(fut, Outcome::of).await
+        Call::new(&self.core, None, fut, Outcome::of, |e| Err(E::from(e)))
     }
 
     /// Like [`call`](Self::call), with a custom classification of the result.
     ///
     /// # Errors
     /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
-    pub async fn call_with<F, T, E, C>(&self, fut: F, classify: C) -> Result<T, E>
+    pub fn call_with<F, T, E, C>(&self, fut: F, classify: C) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        match self.try_acquire() {
-            Ok(permit) => permit.run_with(fut, classify).await,
-            Err(rejected) => Err(E::from(rejected)),
-        }
+        Call::new(&self.core, None, fut, classify, |e| Err(E::from(e)))
     }
 }
 

@@ -92,6 +92,7 @@
 
 mod breaker;
 mod builder;
+mod call;
 mod control;
 mod counts;
 mod error;

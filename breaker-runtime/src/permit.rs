@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use crate::breaker::Core;
+use crate::call::Call;
 use crate::observe::Finished;
 use crate::{BreakerError, Outcome, State};
 
@@ -42,6 +41,7 @@ pub struct Permit<'a> {
 }
 
 impl<'a> Permit<'a> {
+    #[inline]
     pub(crate) fn new(core: &'a Core, generation: u64, state: State) -> Permit<'a> {
         Permit {
             core,
@@ -69,6 +69,7 @@ impl<'a> Permit<'a> {
     }
 
     /// Records the call's outcome.
+    #[inline]
     pub fn record(self, outcome: Outcome) {
         let how = match outcome {
             Outcome::Success => Finished::Success,
@@ -79,7 +80,8 @@ impl<'a> Permit<'a> {
     }
 
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    fn finish(mut self, outcome: Outcome, how: Finished) {
+    #[inline]
+    pub(crate) fn finish(mut self, outcome: Outcome, how: Finished) {
         self.armed = false;
         #[cfg(feature = "metrics")]
         self.core.observer.finished(how, self.started);
@@ -107,54 +109,44 @@ impl<'a> Permit<'a> {
     ///
     /// # Errors
     /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
-    pub async fn run<F, T, E>(self, fut: F) -> Result<T, E>
+    pub fn run<F, T, E>(self, fut: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
     {
-        self.run_with(fut, Outcome::of).await
+        self.run_with(fut, Outcome::of)
     }
 
     /// Like [`run`](Self::run), with a custom classification of the result.
     ///
     /// # Errors
     /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
-    pub async fn run_with<F, T, E, C>(self, fut: F, classify: C) -> Result<T, E>
+    pub fn run_with<F, T, E, C>(self, fut: F, classify: C) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
         let core = self.core;
-        let mut slot = Some(self);
-        let guarded = Guarded {
-            fut,
-            slot: &mut slot,
-        };
-        let result = match core.settings.timeout {
-            None => guarded.await,
-            Some(after) => {
-                if let Ok(result) = tokio::time::timeout(after, guarded).await {
-                    result
-                } else {
-                    if let Some(permit) = slot.take() {
-                        permit.finish(Outcome::Failure, Finished::Timeout);
-                    }
-                    #[cfg(feature = "tracing")]
-                    crate::observe::Observer::timed_out(&core.name, after);
-                    return Err(E::from(BreakerError::Timeout {
-                        name: core.name.clone(),
-                        after,
-                    }));
-                }
-            }
-        };
-        if let Some(permit) = slot.take() {
-            // Should `classify` panic, the permit unwinds with it and records a failure.
-            let outcome = classify(&result);
-            permit.record(outcome);
-        }
-        result
+        Call::new(core, Some(self), fut, classify, |e| Err(E::from(e)))
+    }
+
+    /// Like [`run_with`](Self::run_with) for a future of any output: `error` turns a
+    /// timeout into that output. Not a stable API; used by `#[circuit_breaker]`.
+    #[doc(hidden)]
+    pub fn run_mapped<F, C, M>(
+        self,
+        fut: F,
+        classify: C,
+        error: M,
+    ) -> impl Future<Output = F::Output>
+    where
+        F: Future,
+        C: FnOnce(&F::Output) -> Outcome,
+        M: Fn(BreakerError) -> F::Output,
+    {
+        let core = self.core;
+        Call::new(core, Some(self), fut, classify, error)
     }
 }
 
@@ -181,27 +173,5 @@ impl fmt::Debug for Permit<'_> {
             .field("generation", &self.generation)
             .field("state", &self.state)
             .finish()
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Polls the call with its permit moved onto the stack, so that a panic in the call
-    /// unwinds through the permit, which then records a failure.
-    struct Guarded<'s, 'a, F> {
-        #[pin]
-        fut: F,
-        slot: &'s mut Option<Permit<'a>>,
-    }
-}
-
-impl<F: Future> Future for Guarded<'_, '_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let permit = this.slot.take();
-        let poll = this.fut.poll(cx);
-        **this.slot = permit;
-        poll
     }
 }

@@ -1,0 +1,127 @@
+//! One call through the breaker as a single hand-written future: admission on first poll,
+//! the call polled with its permit on the stack (so a panic records a failure), the
+//! deadline's timer made only if the call does not finish at its first poll, and the
+//! outcome recorded when it finishes. One state machine instead of nested `async fn`s
+//! keeps the hot path free of copies between layers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::time::{Instant, Sleep};
+
+use crate::breaker::Core;
+use crate::observe::Finished;
+use crate::{BreakerError, Outcome, Permit};
+
+pin_project_lite::pin_project! {
+    /// A call through a breaker; see [`CircuitBreaker::call`](crate::CircuitBreaker::call).
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct Call<'a, F, C, M> {
+        core: &'a Core,
+        // Turns a rejection or a timeout into the call's output.
+        error: M,
+        // `None` before admission (and after completion).
+        permit: Option<Permit<'a>>,
+        admitted: bool,
+        classify: Option<C>,
+        deadline: Option<Instant>,
+        #[pin]
+        fut: F,
+        #[pin]
+        sleep: Option<Sleep>,
+    }
+}
+
+/// The deadline of a call admitted now. It counts from admission (one clock read, as
+/// `tokio::time::timeout` makes); its timer is only made if the call is still pending after
+/// its first poll.
+#[inline]
+fn deadline(core: &Core) -> Option<Instant> {
+    let timeout = core.settings.timeout?;
+    Instant::now().checked_add(timeout)
+}
+
+impl<'a, F, C, M> Call<'a, F, C, M> {
+    /// A call that asks for admission when first polled, or that runs under `permit`.
+    #[inline]
+    pub(crate) fn new(
+        core: &'a Core,
+        permit: Option<Permit<'a>>,
+        fut: F,
+        classify: C,
+        error: M,
+    ) -> Self {
+        let admitted = permit.is_some();
+        Call {
+            core,
+            error,
+            permit,
+            admitted,
+            classify: Some(classify),
+            deadline: if admitted { deadline(core) } else { None },
+            fut,
+            sleep: None,
+        }
+    }
+}
+
+impl<F, C, M> Future for Call<'_, F, C, M>
+where
+    F: Future,
+    C: FnOnce(&F::Output) -> Outcome,
+    M: Fn(BreakerError) -> F::Output,
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        let core: &Core = this.core;
+        if !*this.admitted {
+            *this.admitted = true;
+            match core.acquire(|| core.now()) {
+                Ok((generation, state)) => {
+                    *this.permit = Some(Permit::new(core, generation, state));
+                    *this.deadline = deadline(core);
+                }
+                Err(rejection) => return Poll::Ready((this.error)(core.reject(rejection))),
+            }
+        }
+        // On the stack while the call runs: should it panic, the permit unwinds with it
+        // and records a failure.
+        let permit = this
+            .permit
+            .take()
+            .expect("a breaker call polled after it finished");
+        match this.fut.poll(cx) {
+            Poll::Ready(result) => {
+                let classify = this.classify.take().expect("classified once");
+                let outcome = classify(&result);
+                permit.record(outcome);
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if let Some(deadline) = *this.deadline {
+                    if this.sleep.is_none() {
+                        this.sleep.set(Some(tokio::time::sleep_until(deadline)));
+                    }
+                    if let Some(sleep) = this.sleep.as_pin_mut()
+                        && sleep.poll(cx).is_ready()
+                    {
+                        permit.finish(Outcome::Failure, Finished::Timeout);
+                        let after = core.settings.timeout.unwrap_or_default();
+                        #[cfg(feature = "tracing")]
+                        crate::observe::Observer::timed_out(&core.name, after);
+                        return Poll::Ready((this.error)(BreakerError::Timeout {
+                            name: core.name.clone(),
+                            after,
+                        }));
+                    }
+                }
+                *this.permit = Some(permit);
+                Poll::Pending
+            }
+        }
+    }
+}
