@@ -15,90 +15,29 @@
 //!   duration allocate one block per many calls, never one per call.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allocation_counter::{AllocationInfo, measure};
+use allocation_counter::measure;
 use breaker::{BreakerError, CircuitBreaker, State, TripPolicy};
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Label, Metadata,
     Recorder, SharedString, Unit,
 };
-use tokio::runtime::Runtime;
 
-/// Calls per measured batch.
-const CALLS: u64 = 10_000;
+#[path = "support/alloc.rs"]
+#[allow(dead_code)]
+mod support;
+
+use support::{
+    AppError, CALLS, allocations_of, assert_no_allocation, fails, paused_runtime, runtime, works,
+};
 
 /// Calls made in `allocations_of`, warm-up included.
+#[allow(clippy::cast_precision_loss)]
 const ALL_CALLS: f64 = (CALLS + 16) as f64;
-
-#[derive(Debug)]
-enum AppError {
-    Breaker(BreakerError),
-    Down,
-}
-
-impl From<BreakerError> for AppError {
-    fn from(e: BreakerError) -> Self {
-        AppError::Breaker(e)
-    }
-}
-
-async fn works(x: u64) -> Result<u64, AppError> {
-    Ok(x)
-}
-
-async fn fails(_x: u64) -> Result<u64, AppError> {
-    Err(AppError::Down)
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime")
-}
-
-fn paused_runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime")
-}
-
-/// What `CALLS` calls of `call` allocate, counted after a warm-up of 16 of the same calls.
-fn allocations_of<F, Fut>(rt: &Runtime, mut call: F) -> AllocationInfo
-where
-    F: FnMut(u64) -> Fut,
-    Fut: Future,
-{
-    rt.block_on(async {
-        for i in 0..16 {
-            black_box(call(i).await);
-        }
-    });
-    measure(|| {
-        rt.block_on(async {
-            for i in 0..CALLS {
-                black_box(call(i).await);
-            }
-        });
-    })
-}
-
-#[track_caller]
-fn assert_no_allocation(what: &str, info: AllocationInfo) {
-    assert_eq!(
-        info.count_total, 0,
-        "{what}: {} heap allocations ({} bytes) in {CALLS} calls",
-        info.count_total, info.bytes_total
-    );
-    assert_eq!(info.bytes_current, 0, "{what}: net live bytes changed");
-}
 
 // --- a recorder made of atomics ----------------------------------------------------------
 
