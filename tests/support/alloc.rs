@@ -76,3 +76,23 @@ pub(crate) fn assert_no_allocation(what: &str, info: AllocationInfo) {
     );
     assert_eq!(info.bytes_current, 0, "{what}: net live bytes changed");
 }
+
+/// `few` and `many` measured the same work done a thousand and a million times: the live
+/// heap is back where it started after each, and the number of allocations is bounded and
+/// no larger for a million than for a thousand (the runtime's own buffers, if any; none
+/// per repetition).
+#[track_caller]
+pub(crate) fn assert_no_growth(what: &str, few: &AllocationInfo, many: &AllocationInfo) {
+    for (n, info) in [("1,000", few), ("1,000,000", many)] {
+        assert_eq!(
+            info.bytes_current, 0,
+            "{n} {what}: net live bytes changed: {info:?}"
+        );
+        assert_eq!(
+            info.count_current, 0,
+            "{n} {what}: live allocations changed: {info:?}"
+        );
+    }
+    assert!(many.count_total <= 16, "{many:?}");
+    assert!(many.count_total <= few.count_total, "{few:?} then {many:?}");
+}
