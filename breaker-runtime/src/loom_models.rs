@@ -29,11 +29,29 @@ fn state(core: &Core) -> State {
     core.view().word.state()
 }
 
-/// Trips a fresh breaker and moves it to half-open.
-fn half_open(core: &Core) {
+/// Trips a fresh breaker (opened at `NOW`).
+fn trip(core: &Core) {
     let (g, _) = core.acquire(|| NOW).unwrap();
     core.record(g, Outcome::Failure, || NOW);
     assert_eq!(state(core), State::Open);
+}
+
+/// Races a probe (the move to half-open at `LATER`) against `read`, each on its own
+/// thread: loom interleaves only spawned threads' operations with each other.
+fn race_probe_with(core: &Arc<Core>, read: impl FnOnce(&Core) + Send + 'static) {
+    let c1 = Arc::clone(core);
+    let prober = thread::spawn(move || {
+        let _ = c1.acquire(|| LATER);
+    });
+    let c2 = Arc::clone(core);
+    let reader = thread::spawn(move || read(&c2));
+    prober.join().unwrap();
+    reader.join().unwrap();
+}
+
+/// Trips a fresh breaker and moves it to half-open.
+fn half_open(core: &Core) {
+    trip(core);
     let (_, s) = core.acquire(|| LATER).unwrap();
     assert_eq!(s, State::HalfOpen);
     // That admission took a slot; give it back so the threads start from zero.
@@ -184,24 +202,16 @@ fn a_stale_outcome_cannot_overwrite_a_newer_generations_count() {
 fn a_reader_during_a_publish_sees_a_probe_due_now() {
     loom::model(|| {
         let core = core(1, 1, None);
-        let (g, _) = core.acquire(|| NOW).unwrap();
-        core.record(g, Outcome::Failure, || NOW);
-        let c1 = Arc::clone(&core);
-        let prober = thread::spawn(move || {
-            let _ = c1.acquire(|| LATER);
-        });
-        let c2 = Arc::clone(&core);
-        let reader = thread::spawn(move || {
-            let view = c2.view();
-            let retry = c2.retry_after(view, LATER);
+        trip(&core);
+        race_probe_with(&core, |core| {
+            let view = core.view();
+            let retry = core.retry_after(view, LATER);
             match view.word.state() {
                 // Open (possibly mid-publish): a probe is due at LATER, so zero.
                 State::Open => assert_eq!(retry, Some(std::time::Duration::ZERO)),
                 _ => assert_eq!(retry, None),
             }
         });
-        prober.join().unwrap();
-        reader.join().unwrap();
     });
 }
 
@@ -209,16 +219,10 @@ fn a_reader_during_a_publish_sees_a_probe_due_now() {
 fn readers_never_pair_a_generation_with_another_generations_start() {
     loom::model(|| {
         let core = core(1, 1, None);
-        let (g, _) = core.acquire(|| NOW).unwrap();
-        core.record(g, Outcome::Failure, || NOW);
+        trip(&core);
         assert_eq!(core.view().since, Some(NOW));
-        let c1 = Arc::clone(&core);
-        let prober = thread::spawn(move || {
-            let _ = c1.acquire(|| LATER);
-        });
-        let c2 = Arc::clone(&core);
-        let reader = thread::spawn(move || {
-            let view = c2.view();
+        race_probe_with(&core, |core| {
+            let view = core.view();
             match (view.word.state(), view.since) {
                 (State::Open, since) if view.word.busy() => assert_eq!(since, None),
                 (State::Open, since) => assert_eq!(since, Some(NOW)),
@@ -226,7 +230,5 @@ fn readers_never_pair_a_generation_with_another_generations_start() {
                 (State::Closed, _) => panic!("never closed"),
             }
         });
-        prober.join().unwrap();
-        reader.join().unwrap();
     });
 }
