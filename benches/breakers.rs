@@ -1,4 +1,4 @@
-//! The hot path of `breaker` next to its peers, measured in one process and one run.
+//! The hot path of `async-breaker` next to its peers, measured in one process and one run.
 //!
 //! Every group runs the same trivial `async fn` (it returns `Ok(x)` at once) through each
 //! subject, so the differences are the cost of the breaker itself:
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, CircuitBreaker, State, TripPolicy, circuit_breaker, registry};
+use async_breaker::{BreakerError, CircuitBreaker, State, TripPolicy, circuit_breaker, registry};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use tokio::runtime::Runtime;

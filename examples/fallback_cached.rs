@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Rate {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use breaker::{BreakerError, State, circuit_breaker, registry};
+use async_breaker::{BreakerError, State, circuit_breaker, registry};
 
 #[derive(Debug)]
 struct Order {

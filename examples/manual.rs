@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, CircuitBreaker, State, TripPolicy, registry};
+use async_breaker::{BreakerError, CircuitBreaker, State, TripPolicy, registry};
 
 /// The error type of the protected calls. Like a function under the attribute, `call`
 /// needs `From<BreakerError>` so rejections and timeouts fit in it.

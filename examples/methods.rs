@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, State, circuit_breaker, registry};
+use async_breaker::{BreakerError, State, circuit_breaker, registry};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Coords {

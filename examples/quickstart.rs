@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 /// The function's own error type. It needs `From<BreakerError>`, so that rejections and
 /// timeouts fit in it: a thiserror `#[from]` variant does that.

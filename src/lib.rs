@@ -1,7 +1,7 @@
 //! A circuit breaker for async Rust that you switch on with one attribute.
 //!
 //! ```
-//! use breaker::{circuit_breaker, BreakerError};
+//! use async_breaker::{circuit_breaker, BreakerError};
 //!
 //! #[derive(Debug, thiserror::Error)]
 //! enum ShopError {

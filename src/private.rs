@@ -100,8 +100,8 @@ impl<R> fmt::Debug for Kind<R> {
 /// A return type an annotated function can have.
 #[diagnostic::on_unimplemented(
     message = "a `#[circuit_breaker]` function must return `Result<T, E>`, not `{Self}`",
-    label = "expected `Result<T, E>` with `E: From<breaker::BreakerError>`",
-    note = "the breaker reports rejections and timeouts as `Err(E::from(breaker::BreakerError))`"
+    label = "expected `Result<T, E>` with `E: From<async_breaker::BreakerError>`",
+    note = "the breaker reports rejections and timeouts as `Err(E::from(async_breaker::BreakerError))`"
 )]
 pub trait Protected: Sized {
     /// The conversions for this type.

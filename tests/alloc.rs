@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use allocation_counter::measure;
-use breaker::{
+use async_breaker::{
     BreakerError, CircuitBreaker, Outcome, State, TripPolicy, circuit_breaker, registry,
 };
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use allocation_counter::measure;
-use breaker::{BreakerError, CircuitBreaker, State, TripPolicy};
+use async_breaker::{BreakerError, CircuitBreaker, State, TripPolicy};
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Label, Metadata,
     Recorder, SharedString, Unit,
@@ -140,7 +140,7 @@ impl Recorder for Atomics {
 }
 
 /// A breaker whose metric handles belong to `recorder`.
-fn build(recorder: &dyn Recorder, builder: breaker::Builder) -> CircuitBreaker {
+fn build(recorder: &dyn Recorder, builder: async_breaker::Builder) -> CircuitBreaker {
     metrics::with_local_recorder(recorder, || builder.build()).expect("valid settings")
 }
 

@@ -9,8 +9,8 @@
 struct Down;
 
 #[cfg(any(feature = "tracing", feature = "serde"))]
-impl From<breaker::BreakerError> for Down {
-    fn from(_: breaker::BreakerError) -> Self {
+impl From<async_breaker::BreakerError> for Down {
+    fn from(_: async_breaker::BreakerError) -> Self {
         Down
     }
 }
@@ -22,7 +22,7 @@ mod tracing_events {
     use std::sync::{Arc, Mutex, OnceLock};
     use std::time::Duration;
 
-    use breaker::{CircuitBreaker, TripPolicy};
+    use async_breaker::{CircuitBreaker, TripPolicy};
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Level, Metadata, Subscriber};
@@ -182,7 +182,7 @@ mod tracing_events {
 mod serde_snapshots {
     use std::time::Duration;
 
-    use breaker::{CircuitBreaker, TripPolicy, registry};
+    use async_breaker::{CircuitBreaker, TripPolicy, registry};
     use serde_json::json;
 
     use super::Down;

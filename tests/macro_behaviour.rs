@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, Counts, Outcome, State, circuit_breaker, registry};
+use async_breaker::{BreakerError, Counts, Outcome, State, circuit_breaker, registry};
 use tokio::time::{Instant, advance};
 
 #[derive(Debug, thiserror::Error)]
@@ -282,8 +282,8 @@ async fn functions_with_one_name_share_one_breaker() {
     // One breaker, registered once. (Only this breaker is looked at: a look moves open
     // breakers along by the looking runtime's clock, and other tests pause their own.)
     let shared = registry::get("behaviour::shared").expect("registered");
-    assert_eq!(shared.state(), breaker::State::Open);
-    assert_eq!(shared.counts(), breaker::Counts::default());
+    assert_eq!(shared.state(), async_breaker::State::Open);
+    assert_eq!(shared.counts(), async_breaker::Counts::default());
 }
 
 #[circuit_breaker(name = "behaviour::conflict", consecutive_failures = 2)]

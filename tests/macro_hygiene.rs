@@ -1,5 +1,5 @@
 //! The expansion of `#[circuit_breaker]` depends on none of the user's names: it compiles
-//! next to local `core`, `std` and `breaker` modules, user types called `Result`, `Ok`,
+//! next to local `core`, `std`, `breaker` and `async_breaker` modules, user types called `Result`, `Ok`,
 //! `Err`, `Option`, `Clone`, `Future`, `Duration` and friends, a blanket trait with the
 //! methods the expansion calls, and inside a module without the prelude.
 
@@ -10,6 +10,7 @@ mod shadowed {
     mod core {}
     mod std {}
     mod breaker {}
+    mod async_breaker {}
 
     struct Result;
     struct Option;
@@ -43,15 +44,15 @@ mod shadowed {
     }
     impl<T: ?Sized> Sneaky for T {}
 
-    use ::breaker::{BreakerError, circuit_breaker};
+    use ::async_breaker::{BreakerError, circuit_breaker};
 
     type Answer = ::core::result::Result<u32, BreakerError>;
 
-    fn classify(result: &Answer) -> ::breaker::Outcome {
-        ::breaker::Outcome::of(result)
+    fn classify(result: &Answer) -> ::async_breaker::Outcome {
+        ::async_breaker::Outcome::of(result)
     }
 
-    fn hook(_: &str, _: ::breaker::State, _: ::breaker::State) {}
+    fn hook(_: &str, _: ::async_breaker::State, _: ::async_breaker::State) {}
 
     #[circuit_breaker(
         timeout = "1s",
@@ -89,12 +90,14 @@ mod shadowed {
 mod no_prelude {
     #![no_implicit_prelude]
 
-    #[::breaker::circuit_breaker(timeout = "1s", consecutive_failures = 2, fallback = cached)]
-    pub(crate) async fn fetch(id: u32) -> ::core::result::Result<u32, ::breaker::BreakerError> {
+    #[::async_breaker::circuit_breaker(timeout = "1s", consecutive_failures = 2, fallback = cached)]
+    pub(crate) async fn fetch(
+        id: u32,
+    ) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
         ::core::result::Result::Ok(id)
     }
 
-    async fn cached(_id: u32) -> ::core::result::Result<u32, ::breaker::BreakerError> {
+    async fn cached(_id: u32) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
         ::core::result::Result::Ok(0)
     }
 }

@@ -19,7 +19,7 @@ use std::fmt::Display;
 use std::io;
 use std::time::Duration;
 
-use breaker::{BreakerError, Outcome, State, circuit_breaker};
+use async_breaker::{BreakerError, Outcome, State, circuit_breaker};
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {

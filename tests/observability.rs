@@ -12,8 +12,8 @@ mod service;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breaker::{Cause, StateChange};
-use breaker::{State, registry};
+use async_breaker::{Cause, StateChange};
+use async_breaker::{State, registry};
 use serde_json::Value;
 
 use service::{App, Dependency, Options, Scrape};

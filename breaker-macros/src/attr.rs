@@ -346,8 +346,7 @@ fn path(key: &str, value: Expr, what: &str) -> syn::Result<Path> {
 }
 
 fn crate_path(value: &Expr) -> syn::Result<Path> {
-    let message =
-        "`crate` takes the path of the `breaker` crate as a string: `crate = \"::my_breaker\"`";
+    let message = "`crate` takes the path of the `async-breaker` crate as a string: `crate = \"::my_breaker\"`";
     match literal(value) {
         Some(Lit::Str(lit)) => lit
             .parse::<Path>()
@@ -458,8 +457,8 @@ mod tests {
 
     #[test]
     fn multi_segment_keys_are_unknown() {
-        let (_, errors) = parsed(quote!(breaker::timeout = "2s"));
-        assert!(errors[0].starts_with("unknown key `breaker::timeout`"));
+        let (_, errors) = parsed(quote!(async_breaker::timeout = "2s"));
+        assert!(errors[0].starts_with("unknown key `async_breaker::timeout`"));
     }
 
     #[test]

@@ -191,7 +191,7 @@ fn settings(config: &Config, private: &TokenStream) -> TokenStream {
 
 /// What the pieces of the expansion need to know about the function.
 struct Context {
-    /// `::breaker::__private`, or the same under the `crate = "..."` path.
+    /// `::async_breaker::__private`, or the same under the `crate = "..."` path.
     private: TokenStream,
     /// The return type as it may be written in expressions.
     ret: Type,
@@ -409,7 +409,7 @@ mod tests {
         );
         assert!(out.contains(". timeout (:: core :: time :: Duration :: new (2 , 0))"));
         assert!(out.contains(". max_requests (3)"));
-        assert!(out.contains(":: breaker :: __private :: run (__breaker_permit"));
+        assert!(out.contains(":: async_breaker :: __private :: run (__breaker_permit"));
         assert!(!out.contains("compile_error"));
     }
 
@@ -423,7 +423,7 @@ mod tests {
                 }
             ),
         );
-        assert!(out.contains(":: breaker :: __private :: shared (:: breaker :: __private :: Builder :: new (\"pricing\")"));
+        assert!(out.contains(":: async_breaker :: __private :: shared (:: async_breaker :: __private :: Builder :: new (\"pricing\")"));
         assert!(out.contains("TripPolicy :: FailureRatio { ratio : 0.5 , min_requests : 4 }"));
     }
 
@@ -440,7 +440,7 @@ mod tests {
         assert!(out.contains("method_name (:: core :: any :: type_name :: < Self > () , \"get\")"));
         assert!(out.contains("Self :: cached (self , id)"));
         assert!(out.contains(
-            "let __breaker_classify : fn (& Result < () , E >) -> :: breaker :: __private :: \
+            "let __breaker_classify : fn (& Result < () , E >) -> :: async_breaker :: __private :: \
              Outcome = classify ;"
         ));
         assert!(out.contains(

@@ -1,9 +1,9 @@
-//! The `#[circuit_breaker]` attribute of the [`breaker`](https://docs.rs/breaker) crate.
-//! Use it through `breaker`, which re-exports it: see [`circuit_breaker`].
+//! The `#[circuit_breaker]` attribute of the [`async-breaker`](https://docs.rs/async-breaker) crate.
+//! Use it through `async-breaker`, which re-exports it: see [`circuit_breaker`].
 //!
 //! The crate is organised by phase: `attr.rs` parses the `key = value` list, `valid.rs`
 //! checks values and the function's shape, `expand.rs` generates the code. The generated
-//! code calls into `breaker::__private`, which is not a stable API.
+//! code calls into `async_breaker::__private`, which is not a stable API.
 
 #![deny(unsafe_code)]
 
@@ -19,7 +19,7 @@ use proc_macro::TokenStream;
 /// Puts an `async fn` behind a circuit breaker and a deadline.
 ///
 /// ```
-/// use breaker::{BreakerError, circuit_breaker};
+/// use async_breaker::{BreakerError, circuit_breaker};
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// enum ShopError {
@@ -79,7 +79,7 @@ use proc_macro::TokenStream;
 /// | `classify` | path to `fn(&Result<T, E>) -> Outcome` | `Ok` succeeds, `Err` fails | which results count as success, failure or neither |
 /// | `on_state_change` | path to `fn(&str, State, State)` | — | called after every state change with the name, the old and the new state |
 /// | `fallback` | path to an `async fn` | none | called with the same arguments when the breaker rejects the call |
-/// | `crate` | string path | `"::breaker"` | where `breaker` is, for crates that re-export it |
+/// | `crate` | string path | `"::async_breaker"` | where `async-breaker` is, for crates that re-export it |
 ///
 /// At most one trip policy may be given; without one, the breaker opens after 5
 /// consecutive failures.
@@ -104,7 +104,7 @@ use proc_macro::TokenStream;
 /// message names the breaker and the setting that differs.
 ///
 /// ```
-/// use breaker::{BreakerError, State, circuit_breaker, registry};
+/// use async_breaker::{BreakerError, State, circuit_breaker, registry};
 /// # #[derive(Debug)]
 /// # enum AppError { Breaker(BreakerError), Down }
 /// # impl From<BreakerError> for AppError {
@@ -137,7 +137,7 @@ use proc_macro::TokenStream;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breaker::{BreakerError, circuit_breaker};
+/// use async_breaker::{BreakerError, circuit_breaker};
 ///
 /// #[circuit_breaker(timeout = "250ms")]
 /// async fn slow() -> Result<(), BreakerError> {
@@ -159,7 +159,7 @@ use proc_macro::TokenStream;
 ///
 /// ```
 /// use std::time::Duration;
-/// use breaker::{BreakerError, State, circuit_breaker, registry};
+/// use async_breaker::{BreakerError, State, circuit_breaker, registry};
 /// # #[derive(Debug)]
 /// # enum AppError { Breaker(BreakerError), Down }
 /// # impl From<BreakerError> for AppError {
@@ -188,7 +188,7 @@ use proc_macro::TokenStream;
 /// hours don't add up to a trip.
 ///
 /// ```
-/// # use breaker::{BreakerError, circuit_breaker};
+/// # use async_breaker::{BreakerError, circuit_breaker};
 /// #[circuit_breaker(consecutive_failures = 10, interval = "1m")]
 /// async fn sync_orders() -> Result<(), BreakerError> {
 ///     Ok(())
@@ -198,7 +198,7 @@ use proc_macro::TokenStream;
 /// ## `consecutive_failures`
 ///
 /// ```
-/// use breaker::{BreakerError, circuit_breaker};
+/// use async_breaker::{BreakerError, circuit_breaker};
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// enum MailError {
@@ -229,7 +229,7 @@ use proc_macro::TokenStream;
 /// hold at least `min_requests` calls.
 ///
 /// ```
-/// # use breaker::{BreakerError, circuit_breaker};
+/// # use async_breaker::{BreakerError, circuit_breaker};
 /// #[circuit_breaker(failure_ratio = 0.5, min_requests = 20, interval = "30s")]
 /// async fn search(query: &str) -> Result<Vec<String>, BreakerError> {
 ///     Ok(vec![query.to_owned()])
@@ -239,7 +239,7 @@ use proc_macro::TokenStream;
 /// ## `trip`
 ///
 /// ```
-/// use breaker::{BreakerError, Counts, circuit_breaker};
+/// use async_breaker::{BreakerError, Counts, circuit_breaker};
 ///
 /// fn too_many_failures(counts: &Counts) -> bool {
 ///     counts.total_failures >= 10 && counts.consecutive_failures >= 2
@@ -253,12 +253,12 @@ use proc_macro::TokenStream;
 ///
 /// ## `classify`
 ///
-/// A result classified [`Ignored`](https://docs.rs/breaker/latest/breaker/enum.Outcome.html)
+/// A result classified [`Ignored`](https://docs.rs/async-breaker/latest/async_breaker/enum.Outcome.html)
 /// counts neither way: a 404 says nothing about the service's health. An `Ok` can count as
 /// a failure too.
 ///
 /// ```
-/// use breaker::{BreakerError, Outcome, State, circuit_breaker, registry};
+/// use async_breaker::{BreakerError, Outcome, State, circuit_breaker, registry};
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// enum HttpError {
@@ -298,7 +298,7 @@ use proc_macro::TokenStream;
 /// it; keep it short (log, count, set a flag).
 ///
 /// ```
-/// use breaker::{BreakerError, State, circuit_breaker};
+/// use async_breaker::{BreakerError, State, circuit_breaker};
 ///
 /// fn log_transition(name: &str, from: State, to: State) {
 ///     eprintln!("circuit breaker {name}: {from} -> {to}");
@@ -326,7 +326,7 @@ use proc_macro::TokenStream;
 ///
 /// ```
 /// use std::collections::HashMap;
-/// use breaker::{BreakerError, circuit_breaker};
+/// use async_breaker::{BreakerError, circuit_breaker};
 /// # #[derive(Debug)]
 /// # enum AppError { Breaker(BreakerError), Down }
 /// # impl From<BreakerError> for AppError {
@@ -358,12 +358,12 @@ use proc_macro::TokenStream;
 ///
 /// ## `crate`
 ///
-/// For a crate that re-exports `breaker` and wants the attribute to work for its users
-/// without a direct dependency on `breaker`:
+/// For a crate that re-exports `async-breaker` and wants the attribute to work for its users
+/// without a direct dependency on `async-breaker`:
 ///
 /// ```
 /// mod my_platform {
-///     pub use breaker;
+///     pub use async_breaker as breaker;
 /// }
 ///
 /// #[my_platform::breaker::circuit_breaker(crate = "crate::my_platform::breaker", timeout = "1s")]
@@ -389,7 +389,7 @@ use proc_macro::TokenStream;
 /// ```
 /// use std::sync::OnceLock;
 /// use std::time::Duration;
-/// use breaker::{BreakerError, CircuitBreaker};
+/// use async_breaker::{BreakerError, CircuitBreaker};
 ///
 /// # #[derive(Debug)] struct ShopError;
 /// # impl From<BreakerError> for ShopError { fn from(_: BreakerError) -> Self { ShopError } }
@@ -428,7 +428,7 @@ use proc_macro::TokenStream;
 /// declared return type so that `?` converts errors as in the original function; and the
 /// return type, the error type, the fallback and the classifier are checked with error
 /// messages that point at the attribute or the signature. The generated code uses
-/// `breaker::__private`, which is not a stable API.
+/// `async_breaker::__private`, which is not a stable API.
 ///
 /// # Compile errors
 ///

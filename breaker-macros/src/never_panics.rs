@@ -44,7 +44,7 @@ const VALUES: &[&str] = &[
     "[1, 2]",
     "(\"2s\")",
     "{ 3 }",
-    "\"::breaker\"",
+    "\"::async_breaker\"",
     "\"not a path!\"",
     "",
 ];

@@ -27,7 +27,7 @@ pub(crate) enum Policy {
 
 /// The validated settings of one annotated function.
 pub(crate) struct Config {
-    /// The path of the `breaker` crate.
+    /// The path of the `async-breaker` crate.
     pub(crate) krate: Path,
     pub(crate) name: Option<LitStr>,
     pub(crate) timeout: Option<DurationSetting>,
@@ -58,9 +58,7 @@ pub(crate) fn config(args: Args, errors: &mut Errors) -> Config {
     }
     let name = args.name.map(|arg| arg.value);
     Config {
-        krate: args
-            .krate
-            .map_or_else(|| syn::parse_quote!(::breaker), |arg| arg.value),
+        krate: args.krate.map_or_else(default_crate_path, |arg| arg.value),
         name,
         timeout: args
             .timeout
@@ -274,7 +272,7 @@ pub(crate) fn function(func: &ItemFn, errors: &mut Errors) {
             syn::Error::new(
                 sig.paren_token.span.join(),
                 "a `#[circuit_breaker]` function must return `Result<T, E>` with \
-                 `E: From<breaker::BreakerError>`, so that it can report rejections and \
+                 `E: From<async_breaker::BreakerError>`, so that it can report rejections and \
                  timeouts; add a return type such as `-> Result<(), MyError>`",
             ),
         );
@@ -287,6 +285,21 @@ pub(crate) fn function(func: &ItemFn, errors: &mut Errors) {
                 "`#[circuit_breaker]` cannot go on a variadic function",
             ),
         );
+    }
+}
+
+/// The path of the facade crate as the user's `Cargo.toml` names it: `::async_breaker`, or
+/// `::renamed` for `renamed = { package = "async-breaker", ... }`. When the manifest cannot
+/// be read or does not list the crate (a crate that reaches it through a re-export), the
+/// package's own name is the best guess; `crate = "..."` overrides it.
+fn default_crate_path() -> syn::Path {
+    use proc_macro_crate::FoundCrate;
+    match proc_macro_crate::crate_name("async-breaker") {
+        Ok(FoundCrate::Name(name)) => {
+            let ident = syn::Ident::new(&name, proc_macro2::Span::call_site());
+            syn::parse_quote!(::#ident)
+        }
+        Ok(FoundCrate::Itself) | Err(_) => syn::parse_quote!(::async_breaker),
     }
 }
 
@@ -407,7 +420,10 @@ mod tests {
         let (config, _) = checked(TokenStream::new());
         assert!(config.policy.is_none());
         let krate = &config.krate;
-        assert_eq!(quote!(#krate).to_string(), quote!(::breaker).to_string());
+        assert_eq!(
+            quote!(#krate).to_string(),
+            quote!(::async_breaker).to_string()
+        );
     }
 
     #[test]

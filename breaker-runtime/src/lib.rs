@@ -1,6 +1,6 @@
-//! The runtime of [`breaker`](https://docs.rs/breaker): the circuit-breaker state machine,
+//! The runtime of [`async-breaker`](https://docs.rs/async-breaker): the circuit-breaker state machine,
 //! the deadline, the errors and the registry. Most users reach it through the
-//! `#[circuit_breaker]` attribute of the `breaker` crate; this crate is the same breaker
+//! `#[circuit_breaker]` attribute of the `async-breaker` crate; this crate is the same breaker
 //! by hand, for breakers made at run time and for integrations.
 //!
 //! ```

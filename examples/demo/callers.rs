@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 /// A price, and whether it came from the service just now or from the fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -87,7 +87,8 @@ async fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     // protected caller's breaker (lazily, on its first call) so its settings can be shown.
     callers::fetch_price_unprotected(&plain_client, &url).await?;
     callers::fetch_price(&protected_client, &url).await?;
-    let breaker = breaker::registry::get("pricing").ok_or("breaker \"pricing\" not registered")?;
+    let breaker =
+        async_breaker::registry::get("pricing").ok_or("breaker \"pricing\" not registered")?;
     let settings = *breaker.settings();
     if settings.timeout != Some(DEADLINE) {
         return Err(format!(
@@ -179,7 +180,7 @@ async fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let (u_slow, p_slow) = (unprotected.phase(slow), protected.phase(slow));
     let transitions = timeline::transitions();
     let saw = |from, to| transitions.contains(&(from, to));
-    use breaker::State::{Closed, HalfOpen, Open};
+    use async_breaker::State::{Closed, HalfOpen, Open};
     let checks = [
         (
             u_slow.peak_in_flight >= 2 * p_slow.peak_in_flight.max(1),
@@ -283,9 +284,11 @@ fn report_settled(
     }
 }
 
-fn banner(opts: &Options, url: &str, settings: &breaker::Settings) {
+fn banner(opts: &Options, url: &str, settings: &async_breaker::Settings) {
     let policy = match settings.trip_policy {
-        breaker::TripPolicy::ConsecutiveFailures(n) => format!("trips after {n} failures in a row"),
+        async_breaker::TripPolicy::ConsecutiveFailures(n) => {
+            format!("trips after {n} failures in a row")
+        }
         _ => "custom trip policy".into(),
     };
     let total: Duration = opts.phases.iter().sum();

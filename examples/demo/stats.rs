@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use breaker::BreakerError;
+use async_breaker::BreakerError;
 use tokio::time::Instant;
 
 use crate::callers::{DEADLINE, FetchError, Quote};

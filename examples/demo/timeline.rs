@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use breaker::{State, TripPolicy, registry};
+use async_breaker::{State, TripPolicy, registry};
 use tokio::time::Instant;
 
 use crate::stats::PhaseStats;

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 mod script {
     use std::time::Duration;
 
-    use breaker::{State, registry};
+    use async_breaker::{State, registry};
 
     use crate::service::{self, App, Dependency, Options, Scrape};
 

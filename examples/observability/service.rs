@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use breaker::{BreakerError, CircuitBreaker, TripPolicy, registry};
+use async_breaker::{BreakerError, CircuitBreaker, TripPolicy, registry};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};

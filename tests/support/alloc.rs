@@ -6,7 +6,7 @@ use std::future::Future;
 use std::hint::black_box;
 
 use allocation_counter::{AllocationInfo, measure};
-use breaker::BreakerError;
+use async_breaker::BreakerError;
 use tokio::runtime::Runtime;
 
 /// Calls per measured batch.

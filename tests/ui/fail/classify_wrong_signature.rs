@@ -1,5 +1,5 @@
 // Rule: a classifier for another result type is an error on the `classify = ...` path.
-use breaker::{BreakerError, Outcome, circuit_breaker};
+use async_breaker::{BreakerError, Outcome, circuit_breaker};
 
 fn classify(_: &Result<String, BreakerError>) -> Outcome {
     Outcome::Success

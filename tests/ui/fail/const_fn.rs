@@ -1,5 +1,5 @@
 // Rule: the attribute cannot go on a `const fn`; the error is on `const`.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker]
 const fn fetch() -> Result<u32, BreakerError> {

@@ -1,5 +1,5 @@
 // Rule: a key given twice is an error on the second one.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(timeout = "1s", timeout = "2s")]
 async fn fetch() -> Result<u32, BreakerError> {

@@ -1,5 +1,5 @@
 // Rule: an error type without `From<BreakerError>` is one error, on the return type.
-use breaker::circuit_breaker;
+use async_breaker::circuit_breaker;
 
 #[derive(Debug)]
 struct ShopError;

@@ -1,5 +1,5 @@
 // Rule: a fallback that is not async is one error, on the `fallback = ...` path.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(fallback = cached)]
 async fn fetch(sku: &str) -> Result<u32, BreakerError> {

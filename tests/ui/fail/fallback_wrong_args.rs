@@ -1,5 +1,5 @@
 // Rule: a fallback taking other arguments is an error on the `fallback = ...` path.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(fallback = cached)]
 async fn fetch(sku: &str) -> Result<u32, BreakerError> {

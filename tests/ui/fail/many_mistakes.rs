@@ -1,6 +1,6 @@
 // Rule: every mistake in one attribute is reported at once, and nothing else: the function
 // is emitted unchanged, so its callers don't add errors of their own.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(
     timeout = "2x",

@@ -1,5 +1,5 @@
 // Rule: a function without a return type cannot report rejections; the error says what to add.
-use breaker::circuit_breaker;
+use async_breaker::circuit_breaker;
 
 #[circuit_breaker]
 async fn fetch() {}

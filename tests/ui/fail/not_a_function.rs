@@ -1,5 +1,5 @@
 // Rule: the attribute goes on an `async fn` with a body.
-use breaker::circuit_breaker;
+use async_breaker::circuit_breaker;
 
 #[circuit_breaker]
 struct Client;

@@ -1,5 +1,5 @@
 // Rule: a return type that is not a `Result` is one error, on the return type.
-use breaker::circuit_breaker;
+use async_breaker::circuit_breaker;
 
 #[circuit_breaker(timeout = "2s")]
 async fn fetch() -> u32 {

@@ -1,5 +1,5 @@
 // Rule: the attribute needs an `async fn`; the error is on the `fn` token.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(timeout = "2s")]
 fn fetch() -> Result<u32, BreakerError> {

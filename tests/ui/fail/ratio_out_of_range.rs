@@ -1,5 +1,5 @@
 // Rule: `failure_ratio` outside (0, 1] is an error on the number (both ends shown).
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(failure_ratio = 0.0)]
 async fn zero() -> Result<u32, BreakerError> {

@@ -1,5 +1,5 @@
 // Rule: two trip policies at once is an error on the second.
-use breaker::{BreakerError, Counts, circuit_breaker};
+use async_breaker::{BreakerError, Counts, circuit_breaker};
 
 fn never(_: &Counts) -> bool {
     false

@@ -1,5 +1,5 @@
 // Rule: an unknown key is an error on the key, listing the valid keys (and suggesting one).
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(max_request = 3)]
 async fn fetch() -> Result<u32, BreakerError> {

@@ -1,5 +1,5 @@
 // Rule: `consecutive_failures = 0` is an error on the literal.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(consecutive_failures = 0)]
 async fn fetch() -> Result<u32, BreakerError> {

@@ -1,5 +1,5 @@
 // Rule: a zero duration is an error on the literal.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(reset_timeout = "0ms")]
 async fn fetch() -> Result<u32, BreakerError> {

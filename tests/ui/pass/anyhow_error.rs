@@ -1,5 +1,5 @@
 //! `anyhow::Error`, which converts from any error, as the error type.
-use breaker::circuit_breaker;
+use async_breaker::circuit_breaker;
 
 #[circuit_breaker(consecutive_failures = 2)]
 async fn fetch(ok: bool) -> anyhow::Result<u32> {
@@ -24,5 +24,5 @@ async fn main() {
         assert!(fetch(false).await.is_err());
     }
     let rejected = fetch(true).await.unwrap_err();
-    assert!(rejected.downcast_ref::<breaker::BreakerError>().is_some());
+    assert!(rejected.downcast_ref::<async_breaker::BreakerError>().is_some());
 }

@@ -2,7 +2,7 @@
 //! policy.
 use std::time::Duration;
 
-use breaker::{BreakerError, Counts, Outcome, State, circuit_breaker};
+use async_breaker::{BreakerError, Counts, Outcome, State, circuit_breaker};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -33,7 +33,7 @@ fn trip(counts: &Counts) -> bool {
     classify = classify,
     on_state_change = log,
     fallback = cached,
-    crate = "::breaker",
+    crate = "::async_breaker",
 )]
 async fn everything(id: u32) -> Result<u32, BreakerError> {
     Ok(id)
@@ -58,7 +58,7 @@ async fn main() {
     assert_eq!(everything(7).await.unwrap(), 7);
     consecutive().await.unwrap();
     custom().await.unwrap();
-    let settings = *breaker::registry::get("pass::every_key")
+    let settings = *async_breaker::registry::get("pass::every_key")
         .unwrap()
         .settings();
     assert_eq!(settings.timeout, Some(Duration::from_secs(90)));

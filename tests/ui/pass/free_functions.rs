@@ -6,7 +6,7 @@
 pub mod api {
     use std::fmt::Display;
 
-    use breaker::{BreakerError, circuit_breaker};
+    use async_breaker::{BreakerError, circuit_breaker};
 
     /// The errors of this API.
     #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,7 @@ async fn main() {
     assert_eq!(api::restricted(b"abc", "len").await.unwrap(), "len: 3");
     assert_eq!(api::describe((1, 2), 0).await.unwrap(), "1-2-1");
     assert!(
-        api::generic_error::<breaker::BreakerError>(true)
+        api::generic_error::<async_breaker::BreakerError>(true)
             .await
             .is_ok()
     );

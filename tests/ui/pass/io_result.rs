@@ -1,7 +1,7 @@
 //! `std::io::Result<T>`, an alias whose error type is `std::io::Error`.
 use std::io;
 
-use breaker::circuit_breaker;
+use async_breaker::circuit_breaker;
 
 #[circuit_breaker(timeout = "250ms")]
 async fn read_config(path: &str) -> io::Result<String> {

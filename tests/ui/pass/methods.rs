@@ -1,6 +1,6 @@
 //! Inherent methods: `&self`, `&mut self`, `self`, `self: Box<Self>`, a generic impl and an
 //! associated function without a receiver; fallbacks called on the same receiver.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 struct Client {
     calls: u32,

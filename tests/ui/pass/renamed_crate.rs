@@ -1,9 +1,9 @@
 //! `crate = "..."`: the runtime reached through another path (a re-export or a renamed
-//! crate), as a crate that re-exports `breaker` would do.
-extern crate breaker as renamed;
+//! crate), as a crate that re-exports `async-breaker` would do.
+extern crate async_breaker as renamed;
 
 mod reexport {
-    pub use ::breaker as inner;
+    pub use ::async_breaker as inner;
 }
 
 use renamed::BreakerError;

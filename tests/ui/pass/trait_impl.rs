@@ -1,6 +1,6 @@
 //! Methods of trait impls (native `async fn` in traits), a trait's default method, and
 //! futures that stay `Send` so they can be spawned.
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 trait Prices {
     async fn price(&self, sku: &str) -> Result<u64, BreakerError>;

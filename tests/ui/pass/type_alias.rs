@@ -1,7 +1,7 @@
 //! A crate's own `Result` alias, and a return type with `impl Trait` in it.
 use std::fmt::Display;
 
-use breaker::{BreakerError, circuit_breaker};
+use async_breaker::{BreakerError, circuit_breaker};
 
 type Result<T> = std::result::Result<T, BreakerError>;
 
