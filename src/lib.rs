@@ -34,7 +34,7 @@
 //! The attribute is documented at [`circuit_breaker`]; the breaker itself, usable without
 //! the attribute, at [`CircuitBreaker`].
 
-#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use breaker_macros::circuit_breaker;
 pub use breaker_runtime::{

@@ -88,7 +88,7 @@
 //! applied, so only a call that sleeps inside that check while 16 million transitions
 //! happen could be miscounted.
 
-#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod builder;
@@ -104,6 +104,7 @@ mod permit;
 mod policy;
 pub mod registry;
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 mod serde_impl;
 mod state;
 mod sync;
