@@ -45,3 +45,9 @@ pub use breaker_runtime::{
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// The README's Rust blocks, compiled and run as doctests so that its quickstart and
+/// snippets cannot drift from the crate.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
