@@ -32,7 +32,9 @@
 //! get `cached_price` at once instead of piling up behind a dying dependency.
 //!
 //! The attribute is documented at [`circuit_breaker`]; the breaker itself, usable without
-//! the attribute, at [`CircuitBreaker`].
+//! the attribute, at [`CircuitBreaker`]. Every rule of the breaker (states, counts, time,
+//! cancellation, errors, operator control, the attribute) is written out in
+//! `docs/semantics.md` in the repository.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -40,7 +40,8 @@
 //!
 //! # How it behaves
 //!
-//! The semantics are sony/gobreaker's. A breaker is **closed** (calls run and their
+//! The semantics are sony/gobreaker's; `docs/semantics.md` in the repository states every
+//! rule in full, and the tests cite its sections. A breaker is **closed** (calls run and their
 //! outcomes are counted), **open** (calls are rejected at once with
 //! [`BreakerError::Open`]) or **half-open** (up to `max_requests` probe calls run; one
 //! failure re-opens it, `max_requests` consecutive successes close it).
