@@ -1,13 +1,14 @@
 //! The `#[circuit_breaker]` attribute of the [`async-breaker`](https://docs.rs/async-breaker) crate.
 //! Use it through `async-breaker`, which re-exports it: see [`circuit_breaker`].
 //!
-//! The crate is organised by phase: `attr.rs` parses the `key = value` list, `valid.rs`
-//! checks values and the function's shape, `expand.rs` generates the code. The generated
-//! code calls into `async_breaker::__private`, which is not a stable API.
-
-#![deny(unsafe_code)]
+//! The crate is organised by phase, one per file: this file drives them;
+//! `attr.rs` parses the `key = value` list, `duration.rs` reads duration strings,
+//! `valid.rs` checks values, settings and the function's shape, `expand.rs` generates the
+//! code; `errors.rs` collects every error of one expansion. The generated code calls into
+//! `async_breaker::__private`, which is not a stable API.
 
 mod attr;
+mod duration;
 mod errors;
 mod expand;
 #[cfg(test)]
@@ -15,6 +16,10 @@ mod never_panics;
 mod valid;
 
 use proc_macro::TokenStream;
+use quote::quote;
+use syn::ItemFn;
+
+use crate::errors::{Errors, FUNCTION};
 
 /// Puts an `async fn` behind a circuit breaker and a deadline.
 ///
@@ -457,5 +462,121 @@ use proc_macro::TokenStream;
 ///   `CircuitBreaker::builder`.
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::circuit_breaker(args.into(), item.into()).into()
+    expand_circuit_breaker(args.into(), item.into()).into()
+}
+
+/// The whole attribute: parse the arguments and the function, check them, generate. On any
+/// error the function is emitted unchanged, followed by one `compile_error!` per problem,
+/// so that a mistake in the attribute does not turn into a cascade of errors at every call
+/// of the function.
+fn expand_circuit_breaker(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let mut errors = Errors::default();
+    let args = attr::parse(args, &mut errors);
+    let func = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(func) => Some(func),
+        Err(e) => {
+            errors.push(
+                FUNCTION,
+                syn::Error::new(
+                    e.span(),
+                    format!("`#[circuit_breaker]` goes on an `async fn` with a body ({e})"),
+                ),
+            );
+            None
+        }
+    };
+    let config = valid::config(args, func.as_ref(), &mut errors);
+    if let Some(func) = &func {
+        valid::function(func, &mut errors);
+    }
+    match func {
+        Some(func) if errors.is_empty() => expand::generate(&config, func),
+        _ => {
+            let errors = errors.to_compile_errors();
+            quote!(#item #errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::TokenStream;
+
+    /// The expansion parsed back as items: the function, then any `compile_error!`s.
+    fn items(args: TokenStream, item: TokenStream) -> Vec<syn::Item> {
+        let out = expand_circuit_breaker(args, item);
+        syn::parse2::<syn::File>(out)
+            .expect("the output parses")
+            .items
+    }
+
+    fn compile_errors(items: &[syn::Item]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Macro(m)
+                    if m.mac.path.is_ident("compile_error")
+                        || m.mac
+                            .path
+                            .segments
+                            .last()
+                            .is_some_and(|s| s.ident == "compile_error") =>
+                {
+                    Some(m.mac.parse_body::<syn::LitStr>().unwrap().value())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn errors_keep_the_function_unchanged() {
+        let item: ItemFn = syn::parse_quote! {
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        };
+        let items = items(quote!(max_requests = 0), quote!(#item));
+        assert_eq!(items[0], syn::Item::Fn(item));
+        let errors = compile_errors(&items);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("max_requests must be at least 1"));
+        assert!(errors[1].starts_with("`#[circuit_breaker]` needs an `async fn`"));
+    }
+
+    #[test]
+    fn items_that_are_not_functions() {
+        let items = items(
+            TokenStream::new(),
+            quote!(
+                struct S;
+            ),
+        );
+        assert_eq!(
+            items[0],
+            syn::parse_quote!(
+                struct S;
+            )
+        );
+        let errors = compile_errors(&items);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`#[circuit_breaker]` goes on an `async fn` with a body"));
+    }
+
+    #[test]
+    fn settings_reading_arguments_are_reported_with_the_function_unchanged() {
+        let item = quote!(
+            async fn f(ms: u64) -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let items = items(quote!(timeout = Duration::from_millis(ms)), item);
+        let errors = compile_errors(&items);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`timeout` cannot depend on the argument `ms`"));
+    }
 }

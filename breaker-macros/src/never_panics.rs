@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use proptest::prelude::*;
 
 use crate::attr::KEYS;
-use crate::expand::circuit_breaker;
+use crate::expand_circuit_breaker as circuit_breaker;
 
 /// Keys the attribute does not know, mixed in with the ones it does (`attr::KEYS`).
 const MADE_UP_KEYS: &[&str] = &["timout", "self", "r#type", "a::b", ""];
