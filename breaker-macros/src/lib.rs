@@ -89,11 +89,24 @@ use crate::errors::{Errors, FUNCTION};
 /// At most one trip policy may be given; without one, the breaker opens after 5
 /// consecutive failures.
 ///
-/// **Durations** are string literals in the usual human form, parsed at compile time:
-/// `"250ms"`, `"2s"`, `"1m 30s"`, `"1h"`. A zero or malformed duration is a compile
-/// error. Any other expression of type `std::time::Duration` is used as it is (a constant,
-/// `Duration::from_millis(250)`, a function call); it is evaluated once, on the first call,
-/// and an invalid one (zero) makes every call return `BreakerError::Misconfigured`.
+/// **Durations** are string literals parsed at compile time, by this grammar exactly: one
+/// or more parts separated by one space, each part an integer immediately followed by a
+/// unit, `ns`, `us`, `ms`, `s`, `m` (minutes), `h` or `d` (days of 24 hours); the parts add
+/// up. So `"250ms"`, `"2s"`, `"1m 30s"`, `"1h"`, `"1d"`, `"1d 12h"`. Nothing else is
+/// accepted, each with a compile error that says what to write instead: fractions
+/// (`"1.5s"`: write `"1s 500ms"`), spaces around the string or between a number and its
+/// unit (`" 2s"`, `"2 s"`), spelled-out units (`"2sec"`, `"2 seconds"`), weeks, months
+/// and years (`"100y"`), and a zero duration.
+///
+/// A duration can also be any expression of type `std::time::Duration`: a constant, a
+/// static's value, `Duration::from_millis(250)`, a function call. It is evaluated once, on
+/// the first call, when the breaker is made, and an invalid one (zero) makes every call
+/// return `BreakerError::Misconfigured`. Settings belong to the breaker, not to a call, so
+/// such an expression must not read the function's arguments, `self`, `Self` or its generic
+/// parameters (`timeout = Duration::from_millis(ms)`, `timeout = self.timeout`): that is a
+/// compile error on the expression, as is a `trip` or `on_state_change` path naming an
+/// argument. For a setting that varies per call, build breakers with the runtime API
+/// (`CircuitBreaker::builder`).
 ///
 /// ## `name`
 ///
@@ -384,8 +397,9 @@ use crate::errors::{Errors, FUNCTION};
 /// or through an alias. `std::io::Result<T>` works as well, although `io::Error` has no
 /// such `From`: rejections become `io::ErrorKind::Other` and timeouts
 /// `io::ErrorKind::TimedOut`, with the `BreakerError` as the inner error
-/// (`err.get_ref()` and `downcast_ref::<BreakerError>()`). Any other return type, or an
-/// error type that cannot hold a `BreakerError`, is a compile error on the return type.
+/// (`err.get_ref()` and `downcast_ref::<BreakerError>()`). Any other return type is a
+/// compile error on the return type, and an error type without `From<BreakerError>` one on
+/// the error type.
 ///
 /// # Equivalent code without the macro
 ///
@@ -442,13 +456,21 @@ use crate::errors::{Errors, FUNCTION};
 /// message lists the valid ones), a duplicate key, a value of the wrong kind, a malformed
 /// or zero duration, `max_requests = 0`, `consecutive_failures = 0`, `min_requests = 0`, a
 /// ratio outside (0, 1], two trip policies, `min_requests` without `failure_ratio`, an
-/// empty name, a function that is not `async`, a `const fn`, a missing return type. The
-/// type checker then reports, on the return type, a return type that is not a `Result` or
-/// an error type without `From<BreakerError>`; and on the `fallback = ...` or
-/// `classify = ...` path, a fallback or classifier that does not fit the function.
+/// empty name, a setting that reads the function's arguments or `self`, a function that
+/// is not `async`, a `const fn`, a missing return type, a method already rewritten by
+/// `#[async_trait]` (see [Limits](#limits)). The type checker then reports, on the return
+/// type, a return type that is not a `Result`; on the error type, an error type without
+/// `From<BreakerError>`; and on the `fallback = ...` or `classify = ...` path, a fallback
+/// or classifier that does not fit the function (a fallback that is not `async`, takes
+/// other arguments or returns another type).
 ///
 /// # Limits
 ///
+/// - Not inside an `#[async_trait]` impl or trait: the attribute of the block expands
+///   first and turns each `async fn` into a `fn` returning `Pin<Box<dyn Future>>` before
+///   `#[circuit_breaker]` sees it, whatever the order of the attributes. Trait methods can
+///   be `async fn` without `#[async_trait]` (unless the trait is used as `dyn Trait`); or
+///   put the body in an inherent `#[circuit_breaker] async fn` that the trait method calls.
 /// - An associated function without a receiver (`fn new(...)` in an `impl`) cannot see
 ///   its type's name, so its default name is the module path and the function's name. Its
 ///   fallback is a path as written, e.g. `fallback = Self::new_cached`.
