@@ -10,8 +10,10 @@
 //!
 //! The traits carry `#[diagnostic::on_unimplemented]` messages written for the user of the
 //! attribute, and are used through qualified paths (`<R as ReturnType>::err`) rather than
-//! through bounds of helper functions, so that rustc's notes never point into this file.
-//! Their impls are `#[diagnostic::do_not_recommend]` for the same reason.
+//! through bounds of helper functions, so that no "required by a bound" note points into
+//! this file; their impls are `#[diagnostic::do_not_recommend]`, so that no "is implemented
+//! for" help does either. (rustc still names the trait in one help line: it does so for
+//! every custom message.)
 
 use std::future::Future;
 
