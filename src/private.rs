@@ -1,15 +1,21 @@
-//! Support for the code `#[circuit_breaker]` generates. Not a stable API: anything here
-//! may change in any release.
+//! Support for the code `#[circuit_breaker]` generates, all of it in one place. Not a
+//! stable API: anything here may change in any release.
 //!
-//! The expansion of an annotated function calls, in order:
-//! [`Probe::__breaker_select`] (which also checks the return type), [`own`] or
-//! [`shared`] once to create the breaker, then [`run`] / [`run_with`] for an admitted
-//! call, or [`fallback`] when the breaker rejects it.
+//! The expansion of an annotated function uses, in order: [`ReturnType::err`], which also
+//! checks the return type, to turn a [`BreakerError`] into it; [`own`] or [`shared`] once,
+//! to create the breaker into its [`Slot`]; then, for an admitted call,
+//! [`ReturnType::run`] or [`ReturnType::run_with`] (the runtime's public [`Permit::run`] and
+//! [`Permit::run_with`]), or, when the breaker rejects the call, the fallback through
+//! [`Fallback`] and [`Same`].
+//!
+//! The traits carry `#[diagnostic::on_unimplemented]` messages written for the user of the
+//! attribute, and are used through qualified paths (`<R as ReturnType>::err`) rather than
+//! through bounds of helper functions, so that no "required by a bound" note points into
+//! this file; their impls are `#[diagnostic::do_not_recommend]`, so that no "is implemented
+//! for" help does either. (rustc still names the trait in one help line: it does so for
+//! every custom message.)
 
-use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
-use std::ops::Deref;
 
 pub use breaker_runtime::registry::shared;
 pub use breaker_runtime::{
@@ -69,157 +75,114 @@ pub fn method_name(type_name: &str, method: &str) -> Name {
     Name::from(name)
 }
 
-/// What the expansion needs to know about a return type `R`: how a [`BreakerError`]
-/// becomes an `R`, and how an `R` is classified by default.
-pub struct Kind<R> {
-    error: fn(BreakerError) -> R,
-    classify: fn(&R) -> Outcome,
-}
-
-impl<R> Kind<R> {
-    /// `Err(E::from(error))`, as an `R`.
-    pub fn error(self, error: BreakerError) -> R {
-        (self.error)(error)
-    }
-}
-
-impl<R> Clone for Kind<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<R> Copy for Kind<R> {}
-
-impl<R> fmt::Debug for Kind<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Kind")
-    }
-}
-
-/// A return type an annotated function can have.
+/// A return type an annotated function can have: `Result<T, E>`, written directly or through
+/// an alias, with `E: From<BreakerError>`.
+///
+/// Its functions are called through qualified paths spanned on the return type, so that a
+/// type that is not a `Result` is this trait's message there. `E: From<BreakerError>` is
+/// checked by the generated code itself (`From::from`, spanned on the error type), so that
+/// a missing conversion is rustc's own error about `From`, on `E`; the same bound on
+/// [`run`](Self::run) and [`run_with`](Self::run_with) is then reported once, at the same
+/// place, with nothing pointing into this file.
 #[diagnostic::on_unimplemented(
     message = "a `#[circuit_breaker]` function must return `Result<T, E>`, not `{Self}`",
     label = "expected `Result<T, E>` with `E: From<async_breaker::BreakerError>`",
     note = "the breaker reports rejections and timeouts as `Err(E::from(async_breaker::BreakerError))`"
 )]
-pub trait Protected: Sized {
-    /// The conversions for this type.
-    fn kind() -> Kind<Self>;
-}
+pub trait ReturnType: Sized {
+    /// `E`.
+    type Error;
 
-impl<T, E: From<BreakerError>> Protected for Result<T, E> {
-    fn kind() -> Kind<Self> {
-        Kind {
-            error: |e| Err(E::from(e)),
-            classify: Outcome::of,
-        }
-    }
-}
+    /// `Err(error)`: what a rejected call returns.
+    fn err(error: Self::Error) -> Self;
 
-/// Picks the [`Kind`] of a return type `R` at the expansion site:
-/// `Select::<R>::new().__breaker_select()` derefs to [`Probe::__breaker_select`], which
-/// requires `R:` [`Protected`], so a wrong return type is one error, spanned on it. (The
-/// unusual name keeps users' traits from taking the call over.) `std::io::Result` needs no
-/// special case: the runtime implements `From<BreakerError> for io::Error`.
-pub struct Select<R>(Probe<R>);
-
-/// See [`Select`].
-pub struct Probe<R>(PhantomData<fn() -> R>);
-
-impl<R> Select<R> {
-    /// The selector for `R`.
-    #[must_use]
-    pub fn new() -> Self {
-        Select(Probe(PhantomData))
-    }
-}
-
-impl<R> Default for Select<R> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<R> Deref for Select<R> {
-    type Target = Probe<R>;
-    fn deref(&self) -> &Probe<R> {
-        &self.0
-    }
-}
-
-impl<R> fmt::Debug for Select<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Select")
-    }
-}
-
-impl<R> fmt::Debug for Probe<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Probe")
-    }
-}
-
-impl<R> Probe<R> {
-    /// The conversions for any [`Protected`] return type.
-    #[must_use]
-    pub fn __breaker_select(&self) -> Kind<R>
+    /// Runs an admitted call with the runtime's [`Permit::run`]: under the breaker's
+    /// deadline, `Ok` recorded as a success and `Err` as a failure.
+    fn run<F>(permit: Permit<'_>, call: F) -> impl Future<Output = Self>
     where
-        R: Protected,
+        F: Future<Output = Self>,
+        Self::Error: From<BreakerError>;
+
+    /// Runs an admitted call with the runtime's [`Permit::run_with`] and a classifier.
+    fn run_with<F>(
+        permit: Permit<'_>,
+        call: F,
+        classify: fn(&Self) -> Outcome,
+    ) -> impl Future<Output = Self>
+    where
+        F: Future<Output = Self>,
+        Self::Error: From<BreakerError>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T, E> ReturnType for Result<T, E> {
+    type Error = E;
+
+    #[inline]
+    fn err(error: E) -> Self {
+        Err(error)
+    }
+
+    #[inline]
+    fn run<F>(permit: Permit<'_>, call: F) -> impl Future<Output = Self>
+    where
+        F: Future<Output = Self>,
+        E: From<BreakerError>,
     {
-        R::kind()
+        permit.run(call)
+    }
+
+    #[inline]
+    fn run_with<F>(
+        permit: Permit<'_>,
+        call: F,
+        classify: fn(&Self) -> Outcome,
+    ) -> impl Future<Output = Self>
+    where
+        F: Future<Output = Self>,
+        E: From<BreakerError>,
+    {
+        permit.run_with(call, classify)
     }
 }
 
-/// Runs an admitted call, classified the default way (`Ok` succeeds, `Err` fails).
-#[inline]
-pub fn run<R, F>(permit: Permit<'_>, call: F, kind: Kind<R>) -> impl Future<Output = R>
-where
-    F: Future<Output = R>,
-{
-    permit.run_mapped(call, kind.classify, kind.error)
+/// What a fallback returns: a future (an `async fn` returns one).
+#[diagnostic::on_unimplemented(
+    message = "a fallback must be an `async fn` (or return a future), but this one returns `{Self}`",
+    label = "make this fallback an `async fn`",
+    note = "a fallback is an `async fn` taking the same arguments as the annotated function and returning the same type"
+)]
+pub trait Fallback: Sized {
+    /// The future.
+    type Future: Future;
+    /// The future, to be awaited.
+    fn future(self) -> Self::Future;
 }
 
-/// Runs an admitted call under its permit and the breaker's deadline, classified by
-/// `classify`. A timeout becomes `kind.error(BreakerError::Timeout { .. })`.
-///
-/// One future does it all ([`Permit::run_mapped`]): a panic in the call or in `classify`
-/// counts as a failure, and dropping this future records nothing.
-#[inline]
-pub fn run_with<R, F, C>(
-    permit: Permit<'_>,
-    call: F,
-    classify: C,
-    kind: Kind<R>,
-) -> impl Future<Output = R>
-where
-    F: Future<Output = R>,
-    C: FnOnce(&R) -> Outcome,
-{
-    permit.run_mapped(call, classify, kind.error)
+#[diagnostic::do_not_recommend]
+impl<F: Future> Fallback for F {
+    type Future = F;
+    #[inline]
+    fn future(self) -> F {
+        self
+    }
 }
 
-/// The fallback's future, checked to produce the annotated function's return type `R`.
-pub async fn fallback<R, F>(call: F) -> R
-where
-    F: Future,
-    F::Output: Same<R>,
-{
-    call.await.same()
-}
-
-/// `Self` and `R` are one type.
+/// `Self` and `R` are one type: the fallback's output is the annotated function's return
+/// type.
 #[diagnostic::on_unimplemented(
     message = "the fallback returns `{Self}`, but the annotated function returns `{R}`",
     label = "this fallback must return `{R}`",
-    note = "a fallback is an `async fn` taking the same arguments and returning the same type"
+    note = "a fallback is an `async fn` taking the same arguments as the annotated function and returning the same type"
 )]
 pub trait Same<R> {
     /// The value, as an `R`.
     fn same(self) -> R;
 }
 
+#[diagnostic::do_not_recommend]
 impl<R> Same<R> for R {
+    #[inline]
     fn same(self) -> R {
         self
     }

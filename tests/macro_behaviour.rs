@@ -608,3 +608,41 @@ async fn a_panic_in_the_body_counts_as_a_failure() {
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(state("behaviour::panic"), State::Open);
 }
+
+// --- durations in hours and days ---------------------------------------------------------
+
+#[circuit_breaker(
+    name = "behaviour::hours_and_days",
+    timeout = "1h",
+    reset_timeout = "1d",
+    consecutive_failures = 1
+)]
+async fn overnight(delay: Duration) -> Result<(), TestError> {
+    tokio::time::sleep(delay).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn durations_in_hours_and_days_are_used_as_written() {
+    let started = Instant::now();
+    match overnight(Duration::from_secs(2 * 3_600)).await {
+        Err(TestError::Breaker(BreakerError::Timeout { after, .. })) => {
+            assert_eq!(after, Duration::from_secs(3_600));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::from_secs(3_600));
+    match overnight(Duration::ZERO).await {
+        Err(TestError::Breaker(BreakerError::Open { retry_after, .. })) => {
+            assert_eq!(retry_after, Duration::from_secs(86_400));
+        }
+        other => panic!("expected an open breaker, got {other:?}"),
+    }
+    advance(Duration::from_secs(86_400 - 1)).await;
+    assert!(
+        overnight(Duration::ZERO).await.is_err(),
+        "still open a second before a day"
+    );
+    advance(Duration::from_secs(1)).await;
+    overnight(Duration::ZERO).await.unwrap();
+}

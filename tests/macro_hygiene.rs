@@ -25,6 +25,10 @@ mod shadowed {
     trait Clone {}
     trait Future {}
     trait From {}
+    trait ReturnType {}
+    trait Fallback {}
+    trait Same {}
+    struct Permit;
 
     /// A trait in scope for every type, with the method names the expansion calls (other
     /// than its own `__breaker_...` ones: that prefix is reserved).
@@ -39,6 +43,21 @@ mod shadowed {
             0
         }
         fn try_acquire(&self) -> u8 {
+            0
+        }
+        fn err(&self) -> u8 {
+            0
+        }
+        fn run(&self) -> u8 {
+            0
+        }
+        fn run_with(&self) -> u8 {
+            0
+        }
+        fn future(&self) -> u8 {
+            0
+        }
+        fn same(&self) -> u8 {
             0
         }
     }

@@ -1,13 +1,14 @@
 //! The `#[circuit_breaker]` attribute of the [`async-breaker`](https://docs.rs/async-breaker) crate.
 //! Use it through `async-breaker`, which re-exports it: see [`circuit_breaker`].
 //!
-//! The crate is organised by phase: `attr.rs` parses the `key = value` list, `valid.rs`
-//! checks values and the function's shape, `expand.rs` generates the code. The generated
-//! code calls into `async_breaker::__private`, which is not a stable API.
-
-#![deny(unsafe_code)]
+//! The crate is organised by phase, one per file: this file drives them;
+//! `attr.rs` parses the `key = value` list, `duration.rs` reads duration strings,
+//! `valid.rs` checks values, settings and the function's shape, `expand.rs` generates the
+//! code; `errors.rs` collects every error of one expansion. The generated code calls into
+//! `async_breaker::__private`, which is not a stable API.
 
 mod attr;
+mod duration;
 mod errors;
 mod expand;
 #[cfg(test)]
@@ -15,6 +16,10 @@ mod never_panics;
 mod valid;
 
 use proc_macro::TokenStream;
+use quote::quote;
+use syn::ItemFn;
+
+use crate::errors::{Errors, FUNCTION};
 
 /// Puts an `async fn` behind a circuit breaker and a deadline.
 ///
@@ -84,11 +89,24 @@ use proc_macro::TokenStream;
 /// At most one trip policy may be given; without one, the breaker opens after 5
 /// consecutive failures.
 ///
-/// **Durations** are string literals in the usual human form, parsed at compile time:
-/// `"250ms"`, `"2s"`, `"1m 30s"`, `"1h"`. A zero or malformed duration is a compile
-/// error. Any other expression of type `std::time::Duration` is used as it is (a constant,
-/// `Duration::from_millis(250)`, a function call); it is evaluated once, on the first call,
-/// and an invalid one (zero) makes every call return `BreakerError::Misconfigured`.
+/// **Durations** are string literals parsed at compile time, by this grammar exactly: one
+/// or more parts separated by one space, each part an integer immediately followed by a
+/// unit, `ns`, `us`, `ms`, `s`, `m` (minutes), `h` or `d` (days of 24 hours); the parts add
+/// up. So `"250ms"`, `"2s"`, `"1m 30s"`, `"1h"`, `"1d"`, `"1d 12h"`. Nothing else is
+/// accepted, each with a compile error that says what to write instead: fractions
+/// (`"1.5s"`: write `"1s 500ms"`), spaces around the string or between a number and its
+/// unit (`" 2s"`, `"2 s"`), spelled-out units (`"2sec"`, `"2 seconds"`), weeks, months
+/// and years (`"100y"`), and a zero duration.
+///
+/// A duration can also be any expression of type `std::time::Duration`: a constant, a
+/// static's value, `Duration::from_millis(250)`, a function call. It is evaluated once, on
+/// the first call, when the breaker is made, and an invalid one (zero) makes every call
+/// return `BreakerError::Misconfigured`. Settings belong to the breaker, not to a call, so
+/// such an expression must not read the function's arguments, `self`, `Self` or its generic
+/// parameters (`timeout = Duration::from_millis(ms)`, `timeout = self.timeout`): that is a
+/// compile error on the expression, as is a `trip` or `on_state_change` path naming an
+/// argument. For a setting that varies per call, build breakers with the runtime API
+/// (`CircuitBreaker::builder`).
 ///
 /// ## `name`
 ///
@@ -379,8 +397,9 @@ use proc_macro::TokenStream;
 /// or through an alias. `std::io::Result<T>` works as well, although `io::Error` has no
 /// such `From`: rejections become `io::ErrorKind::Other` and timeouts
 /// `io::ErrorKind::TimedOut`, with the `BreakerError` as the inner error
-/// (`err.get_ref()` and `downcast_ref::<BreakerError>()`). Any other return type, or an
-/// error type that cannot hold a `BreakerError`, is a compile error on the return type.
+/// (`err.get_ref()` and `downcast_ref::<BreakerError>()`). Any other return type is a
+/// compile error on the return type, and an error type without `From<BreakerError>` one on
+/// the error type.
 ///
 /// # Equivalent code without the macro
 ///
@@ -437,13 +456,21 @@ use proc_macro::TokenStream;
 /// message lists the valid ones), a duplicate key, a value of the wrong kind, a malformed
 /// or zero duration, `max_requests = 0`, `consecutive_failures = 0`, `min_requests = 0`, a
 /// ratio outside (0, 1], two trip policies, `min_requests` without `failure_ratio`, an
-/// empty name, a function that is not `async`, a `const fn`, a missing return type. The
-/// type checker then reports, on the return type, a return type that is not a `Result` or
-/// an error type without `From<BreakerError>`; and on the `fallback = ...` or
-/// `classify = ...` path, a fallback or classifier that does not fit the function.
+/// empty name, a setting that reads the function's arguments or `self`, a function that
+/// is not `async`, a `const fn`, a missing return type, a method already rewritten by
+/// `#[async_trait]` (see [Limits](#limits)). The type checker then reports, on the return
+/// type, a return type that is not a `Result`; on the error type, an error type without
+/// `From<BreakerError>`; and on the `fallback = ...` or `classify = ...` path, a fallback
+/// or classifier that does not fit the function (a fallback that is not `async`, takes
+/// other arguments or returns another type).
 ///
 /// # Limits
 ///
+/// - Not inside an `#[async_trait]` impl or trait: the attribute of the block expands
+///   first and turns each `async fn` into a `fn` returning `Pin<Box<dyn Future>>` before
+///   `#[circuit_breaker]` sees it, whatever the order of the attributes. Trait methods can
+///   be `async fn` without `#[async_trait]` (unless the trait is used as `dyn Trait`); or
+///   put the body in an inherent `#[circuit_breaker] async fn` that the trait method calls.
 /// - An associated function without a receiver (`fn new(...)` in an `impl`) cannot see
 ///   its type's name, so its default name is the module path and the function's name. Its
 ///   fallback is a path as written, e.g. `fallback = Self::new_cached`.
@@ -457,5 +484,121 @@ use proc_macro::TokenStream;
 ///   `CircuitBreaker::builder`.
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::circuit_breaker(args.into(), item.into()).into()
+    expand_circuit_breaker(args.into(), item.into()).into()
+}
+
+/// The whole attribute: parse the arguments and the function, check them, generate. On any
+/// error the function is emitted unchanged, followed by one `compile_error!` per problem,
+/// so that a mistake in the attribute does not turn into a cascade of errors at every call
+/// of the function.
+fn expand_circuit_breaker(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let mut errors = Errors::default();
+    let args = attr::parse(args, &mut errors);
+    let func = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(func) => Some(func),
+        Err(e) => {
+            errors.push(
+                FUNCTION,
+                syn::Error::new(
+                    e.span(),
+                    format!("`#[circuit_breaker]` goes on an `async fn` with a body ({e})"),
+                ),
+            );
+            None
+        }
+    };
+    let config = valid::config(args, func.as_ref(), &mut errors);
+    if let Some(func) = &func {
+        valid::function(func, &mut errors);
+    }
+    match func {
+        Some(func) if errors.is_empty() => expand::generate(&config, func),
+        _ => {
+            let errors = errors.to_compile_errors();
+            quote!(#item #errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proc_macro2::TokenStream;
+
+    /// The expansion parsed back as items: the function, then any `compile_error!`s.
+    fn items(args: TokenStream, item: TokenStream) -> Vec<syn::Item> {
+        let out = expand_circuit_breaker(args, item);
+        syn::parse2::<syn::File>(out)
+            .expect("the output parses")
+            .items
+    }
+
+    fn compile_errors(items: &[syn::Item]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Macro(m)
+                    if m.mac.path.is_ident("compile_error")
+                        || m.mac
+                            .path
+                            .segments
+                            .last()
+                            .is_some_and(|s| s.ident == "compile_error") =>
+                {
+                    Some(m.mac.parse_body::<syn::LitStr>().unwrap().value())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn errors_keep_the_function_unchanged() {
+        let item: ItemFn = syn::parse_quote! {
+            fn f() -> Result<(), E> {
+                Ok(())
+            }
+        };
+        let items = items(quote!(max_requests = 0), quote!(#item));
+        assert_eq!(items[0], syn::Item::Fn(item));
+        let errors = compile_errors(&items);
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("max_requests must be at least 1"));
+        assert!(errors[1].starts_with("`#[circuit_breaker]` needs an `async fn`"));
+    }
+
+    #[test]
+    fn items_that_are_not_functions() {
+        let items = items(
+            TokenStream::new(),
+            quote!(
+                struct S;
+            ),
+        );
+        assert_eq!(
+            items[0],
+            syn::parse_quote!(
+                struct S;
+            )
+        );
+        let errors = compile_errors(&items);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`#[circuit_breaker]` goes on an `async fn` with a body"));
+    }
+
+    #[test]
+    fn settings_reading_arguments_are_reported_with_the_function_unchanged() {
+        let item = quote!(
+            async fn f(ms: u64) -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let items = items(quote!(timeout = Duration::from_millis(ms)), item);
+        let errors = compile_errors(&items);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("`timeout` cannot depend on the argument `ms`"));
+    }
 }

@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use proptest::prelude::*;
 
 use crate::attr::KEYS;
-use crate::expand::circuit_breaker;
+use crate::expand_circuit_breaker as circuit_breaker;
 
 /// Keys the attribute does not know, mixed in with the ones it does (`attr::KEYS`).
 const MADE_UP_KEYS: &[&str] = &["timout", "self", "r#type", "a::b", ""];
@@ -40,6 +40,18 @@ const VALUES: &[&str] = &[
     "Self::cached",
     "::core::time::Duration::from_secs(2)",
     "std::time::Duration::ZERO",
+    "Duration::from_millis(x)",
+    "self.timeout",
+    "T::TIMEOUT",
+    "pick!(x, self)",
+    "\"1.5s\"",
+    "\" 2s\"",
+    "\"2 seconds\"",
+    "\"1m  30s\"",
+    "\"100y\"",
+    "\"2.5 s\"",
+    "\"99999999999999999999999d\"",
+    "\"1d 2h 3m 4s 5ms 6us 7ns\"",
     "|x| x",
     "[1, 2]",
     "(\"2s\")",
@@ -54,6 +66,7 @@ const FUNCTIONS: &[&str] = &[
     "async fn m(&self, (a, b): (u8, u8)) -> io::Result<()> { Ok(()) }",
     "pub(crate) async fn g<T: Clone>(t: impl Into<T>) -> anyhow::Result<T> { todo() }",
     "fn not_async() -> Result<(), E> { Ok(()) }",
+    "fn f<'life0, 'async_trait>(&'life0 self) -> Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'async_trait>> { todo() }",
     "const async fn c() -> Result<(), E> { Ok(()) }",
     "async fn no_return() {}",
     "struct NotAFunction;",

@@ -1,13 +1,19 @@
-//! Semantic checks: value ranges, combinations of keys, and the annotated function's
-//! shape. Turns [`Args`] into the [`Config`] that `expand.rs` generates code from.
+//! Semantic checks: value ranges, combinations of keys, settings that would read a call's
+//! arguments, and the annotated function's shape. Turns [`Args`] into the [`Config`] that
+//! `expand.rs` generates code from.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenTree};
 use syn::spanned::Spanned;
-use syn::{Expr, ItemFn, LitInt, LitStr, Path, ReturnType};
+use syn::visit::{self, Visit};
+use syn::{
+    Expr, FnArg, GenericParam, Ident, ItemFn, LitInt, LitStr, Path, ReturnType, Signature, Type,
+};
 
 use crate::attr::{Arg, Args, DurationArg, Number};
+use crate::duration;
 use crate::errors::{Errors, FUNCTION};
 
 /// A duration setting.
@@ -40,9 +46,13 @@ pub(crate) struct Config {
     pub(crate) fallback: Option<Path>,
 }
 
-/// Checks the arguments. Every problem is pushed to `errors`; the returned config is only
-/// meaningful when none was.
-pub(crate) fn config(args: Args, errors: &mut Errors) -> Config {
+/// Checks the arguments, and, when the function could be parsed, that no setting reads its
+/// arguments, `self` or generic parameters. Every problem is pushed to `errors`; the
+/// returned config is only meaningful when none was.
+pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> Config {
+    if let Some(func) = func {
+        per_breaker(&args, &func.sig, errors);
+    }
     let policy = policy(&args, errors);
     if let Some(arg) = &args.name
         && arg.value.value().is_empty()
@@ -84,21 +94,41 @@ pub(crate) fn config(args: Args, errors: &mut Errors) -> Config {
     }
 }
 
+/// The keys that each choose a trip policy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PolicyKey {
+    ConsecutiveFailures,
+    FailureRatio,
+    Trip,
+}
+
+impl PolicyKey {
+    fn key(self) -> &'static str {
+        match self {
+            PolicyKey::ConsecutiveFailures => "consecutive_failures",
+            PolicyKey::FailureRatio => "failure_ratio",
+            PolicyKey::Trip => "trip",
+        }
+    }
+}
+
 fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
     // At most one of the three; later ones are reported against the first.
-    let mut given: Vec<(usize, Span, &str)> = Vec::new();
+    let mut given: Vec<(usize, Span, PolicyKey)> = Vec::new();
     if let Some(arg) = &args.consecutive_failures {
-        given.push((arg.position, arg.key, "consecutive_failures"));
+        given.push((arg.position, arg.key, PolicyKey::ConsecutiveFailures));
     }
     if let Some(arg) = &args.failure_ratio {
-        given.push((arg.position, arg.key, "failure_ratio"));
+        given.push((arg.position, arg.key, PolicyKey::FailureRatio));
     }
     if let Some(arg) = &args.trip {
-        given.push((arg.position, arg.key, "trip"));
+        given.push((arg.position, arg.key, PolicyKey::Trip));
     }
     given.sort_by_key(|(position, _, _)| *position);
     if let Some(((_, _, first), rest)) = given.split_first() {
+        let first = first.key();
         for (position, key, name) in rest {
+            let name = name.key();
             errors.push(
                 *position,
                 syn::Error::new(
@@ -145,13 +175,13 @@ fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
         .and_then(|arg| ratio(arg, errors));
 
     let (_, _, first) = given.first()?;
-    match *first {
-        "consecutive_failures" => consecutive.map(Policy::ConsecutiveFailures),
-        "failure_ratio" => Some(Policy::FailureRatio {
+    match first {
+        PolicyKey::ConsecutiveFailures => consecutive.map(Policy::ConsecutiveFailures),
+        PolicyKey::FailureRatio => Some(Policy::FailureRatio {
             ratio: ratio?,
             min_requests: min_requests?,
         }),
-        _ => args
+        PolicyKey::Trip => args
             .trip
             .as_ref()
             .map(|arg| Policy::Custom(arg.value.clone())),
@@ -211,7 +241,7 @@ fn duration(key: &str, arg: Arg<DurationArg>, errors: &mut Errors) -> Option<Dur
         DurationArg::Expr(expr) => return Some(DurationSetting::Expr(expr)),
         DurationArg::Text(text) => text,
     };
-    match humantime::parse_duration(&text.value()) {
+    match duration::parse(&text.value()) {
         Ok(d) if d.is_zero() => {
             errors.push(
                 position,
@@ -231,15 +261,177 @@ fn duration(key: &str, arg: Arg<DurationArg>, errors: &mut Errors) -> Option<Dur
                 position,
                 syn::Error::new(
                     text.span(),
-                    format!(
-                        "malformed duration {:?} for `{key}`: {e}; write it like \"250ms\", \
-                         \"2s\" or \"1m 30s\"",
-                        text.value()
-                    ),
+                    format!("malformed duration {:?} for `{key}`: {e}", text.value()),
                 ),
             );
             None
         }
+    }
+}
+
+/// What a setting must not read: the function's arguments and `self` (values of one call),
+/// and `Self` and the function's generic parameters (one instantiation's types). A setting
+/// is evaluated once, when the breaker is made on the first call, and kept for every later
+/// call; reading any of these would silently keep the first call's value.
+struct CallNames {
+    /// Arguments and `self`: read by a path of one segment (`ms`, `self.timeout`).
+    values: BTreeSet<String>,
+    /// `Self` and generic parameters: read by a path starting with one (`T::TIMEOUT`).
+    types: BTreeSet<String>,
+}
+
+fn call_names(sig: &Signature) -> CallNames {
+    struct Bindings<'a>(&'a mut BTreeSet<String>);
+    impl Visit<'_> for Bindings<'_> {
+        fn visit_pat_ident(&mut self, pat: &syn::PatIdent) {
+            self.0.insert(pat.ident.to_string());
+            visit::visit_pat_ident(self, pat);
+        }
+        // Paths in patterns (`Point { x, .. }`, `Some(v)`) name types, not bindings.
+        fn visit_path(&mut self, _: &Path) {}
+        fn visit_type(&mut self, _: &Type) {}
+    }
+    let mut values = BTreeSet::from([String::from("self")]);
+    for input in &sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            Bindings(&mut values).visit_pat(&typed.pat);
+        }
+    }
+    let mut types = BTreeSet::from([String::from("Self")]);
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Type(ty) => types.insert(ty.ident.to_string()),
+            GenericParam::Const(c) => values.insert(c.ident.to_string()),
+            GenericParam::Lifetime(_) => false,
+        };
+    }
+    CallNames { values, types }
+}
+
+/// Finds the first name of a [`CallNames`] that a setting reads: in a path (`ms`,
+/// `self.timeout`, `T::TIMEOUT`, `<Self as Tr>::X`), or among the tokens of a macro call,
+/// which are not parsed.
+struct Reads<'a> {
+    names: &'a CallNames,
+    found: Option<Ident>,
+}
+
+impl<'a> Reads<'a> {
+    fn new(names: &'a CallNames) -> Self {
+        Reads { names, found: None }
+    }
+
+    fn check(&mut self, ident: &Ident, single: bool) {
+        let name = ident.to_string();
+        let reads =
+            (single && self.names.values.contains(&name)) || self.names.types.contains(&name);
+        if self.found.is_none() && reads {
+            self.found = Some(ident.clone());
+        }
+    }
+
+    fn tokens(&mut self, tokens: proc_macro2::TokenStream) {
+        let mut trees = tokens.into_iter().peekable();
+        while let Some(tree) = trees.next() {
+            match tree {
+                TokenTree::Ident(ident) => {
+                    let path =
+                        matches!(trees.peek(), Some(TokenTree::Punct(p)) if p.as_char() == ':');
+                    self.check(&ident, !path);
+                }
+                TokenTree::Group(group) => self.tokens(group.stream()),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            }
+        }
+    }
+}
+
+impl Visit<'_> for Reads<'_> {
+    fn visit_path(&mut self, path: &Path) {
+        if path.leading_colon.is_none()
+            && let Some(first) = path.segments.first()
+        {
+            self.check(&first.ident, path.segments.len() == 1);
+        }
+        visit::visit_path(self, path);
+    }
+
+    fn visit_macro(&mut self, mac: &syn::Macro) {
+        self.tokens(mac.tokens.clone());
+        visit::visit_macro(self, mac);
+    }
+}
+
+/// Settings are per breaker, not per call: an expression or a path that reads the
+/// function's arguments, `self`, `Self` or generic parameters is an error on it.
+fn per_breaker(args: &Args, sig: &Signature, errors: &mut Errors) {
+    let names = call_names(sig);
+    let durations = [
+        ("timeout", &args.timeout),
+        ("interval", &args.interval),
+        ("reset_timeout", &args.reset_timeout),
+    ];
+    let mut found = Vec::new();
+    for (key, arg) in durations {
+        if let Some(
+            arg @ Arg {
+                value: DurationArg::Expr(expr),
+                ..
+            },
+        ) = arg
+        {
+            let mut reads = Reads::new(&names);
+            reads.visit_expr(expr);
+            let Some(ident) = reads.found else { continue };
+            found.push((
+                key,
+                arg.position,
+                quote::ToTokens::to_token_stream(expr),
+                ident,
+            ));
+        }
+    }
+    for (key, arg) in [
+        ("trip", &args.trip),
+        ("on_state_change", &args.on_state_change),
+    ] {
+        if let Some(arg) = arg {
+            let mut reads = Reads::new(&names);
+            reads.visit_path(&arg.value);
+            let Some(ident) = reads.found else { continue };
+            found.push((
+                key,
+                arg.position,
+                quote::ToTokens::to_token_stream(&arg.value),
+                ident,
+            ));
+        }
+    }
+    for (key, position, tokens, ident) in found {
+        let generic = sig.generics.params.iter().any(|p| match p {
+            GenericParam::Type(t) => t.ident == ident,
+            GenericParam::Const(c) => c.ident == ident,
+            GenericParam::Lifetime(_) => false,
+        });
+        let what = match ident.to_string().as_str() {
+            "self" => String::from("`self`"),
+            "Self" => String::from("`Self`"),
+            name if generic => format!("the generic parameter `{name}`"),
+            name => format!("the argument `{name}`"),
+        };
+        errors.push(
+            position,
+            syn::Error::new_spanned(
+                tokens,
+                format!(
+                    "`{key}` cannot depend on {what}: settings belong to the breaker, which is \
+                     made once, on the first call, so every later call would get that call's \
+                     value. Use an expression that reads no argument, such as a `const` or \
+                     `Duration::from_secs(2)`; for a setting that varies per call, build \
+                     breakers with the runtime API (`CircuitBreaker::builder`)"
+                ),
+            ),
+        );
     }
 }
 
@@ -254,6 +446,18 @@ pub(crate) fn function(func: &ItemFn, errors: &mut Errors) {
                 token.span,
                 "`#[circuit_breaker]` cannot go on a `const fn`: the breaker lives in a static \
                  that is created at run time; remove `const` and make it an `async fn`",
+            ),
+        );
+    } else if sig.asyncness.is_none() && rewritten_by_async_trait(sig) {
+        errors.push(
+            FUNCTION,
+            syn::Error::new(
+                sig.ident.span(),
+                "`#[circuit_breaker]` sees this method after `#[async_trait]` made it a `fn` \
+                 returning `Pin<Box<dyn Future>>`: the attribute of an `impl` or `trait` block \
+                 expands before those of its methods. Remove `#[async_trait]` (trait methods \
+                 can be `async fn` without it, unless you need `dyn Trait`), or move the body \
+                 into an inherent `#[circuit_breaker] async fn` and call that from the method",
             ),
         );
     } else if sig.asyncness.is_none() {
@@ -288,6 +492,14 @@ pub(crate) fn function(func: &ItemFn, errors: &mut Errors) {
     }
 }
 
+/// Whether `#[async_trait]` made this signature out of an `async fn`: it adds a lifetime
+/// `'async_trait` that the future it returns is bound by.
+fn rewritten_by_async_trait(sig: &Signature) -> bool {
+    sig.generics
+        .lifetimes()
+        .any(|param| param.lifetime.ident == "async_trait")
+}
+
 /// The path of the facade crate as the user's `Cargo.toml` names it: `::async_breaker`, or
 /// `::renamed` for `renamed = { package = "async-breaker", ... }`. When the manifest cannot
 /// be read or does not list the crate (a crate that reaches it through a re-export), the
@@ -313,7 +525,7 @@ mod tests {
     fn checked(args: TokenStream) -> (Config, Vec<String>) {
         let mut errors = Errors::default();
         let parsed = attr::parse(args, &mut errors);
-        let config = config(parsed, &mut errors);
+        let config = config(parsed, None, &mut errors);
         (config, errors.messages())
     }
 
@@ -448,6 +660,88 @@ mod tests {
         assert!(errors[5].starts_with("min_requests must be at least 1"));
     }
 
+    fn per_call_errors(args: TokenStream, item: TokenStream) -> Vec<String> {
+        let func: ItemFn = syn::parse2(item).unwrap();
+        let mut errors = Errors::default();
+        let parsed = attr::parse(args, &mut errors);
+        let _ = config(parsed, Some(&func), &mut errors);
+        errors.messages()
+    }
+
+    #[test]
+    fn settings_that_read_arguments_self_or_generics_are_rejected() {
+        let errors = per_call_errors(
+            quote!(timeout = Duration::from_millis(ms)),
+            quote!(
+                async fn f(ms: u64) -> Result<(), E> {}
+            ),
+        );
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "`timeout` cannot depend on the argument `ms`: settings belong to the \
+                 breaker, which is made once, on the first call"
+            ),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].contains("`CircuitBreaker::builder`"));
+
+        let errors = per_call_errors(
+            quote!(interval = self.interval, reset_timeout = Self::RESET),
+            quote!(
+                async fn f(&self) -> Result<(), E> {}
+            ),
+        );
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("`interval` cannot depend on `self`"));
+        assert!(errors[1].starts_with("`reset_timeout` cannot depend on `Self`"));
+
+        let errors = per_call_errors(
+            quote!(
+                timeout = T::TIMEOUT,
+                interval = Duration::from_secs(N),
+                trip = policy
+            ),
+            quote!(
+                async fn f<T: Tr, const N: u64>(
+                    (a, policy): (u8, fn(&Counts) -> bool),
+                ) -> Result<(), E> {
+                }
+            ),
+        );
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("`timeout` cannot depend on the generic parameter `T`"));
+        assert!(errors[1].starts_with("`interval` cannot depend on the generic parameter `N`"));
+        assert!(errors[2].starts_with("`trip` cannot depend on the argument `policy`"));
+
+        // Inside a macro call too.
+        let errors = per_call_errors(
+            quote!(timeout = Duration::from_millis(pick!(ms, 5))),
+            quote!(
+                async fn f(ms: u64) -> Result<(), E> {}
+            ),
+        );
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+    }
+
+    #[test]
+    fn settings_that_read_no_argument_are_accepted() {
+        let errors = per_call_errors(
+            quote!(
+                timeout = Duration::from_secs(2),
+                interval = TIMEOUT,
+                reset_timeout = self::config::RESET.with(ms::ONE),
+                trip = self::trip,
+                on_state_change = hooks::log
+            ),
+            quote!(
+                async fn f(&self, ms: u64, timeout: u8) -> Result<(), E> {}
+            ),
+        );
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+
     fn fn_errors(item: TokenStream) -> Vec<String> {
         let func: ItemFn = syn::parse2(item).unwrap();
         let mut errors = Errors::default();
@@ -467,6 +761,20 @@ mod tests {
             fn f() -> Result<(), E> {}
         ));
         assert!(errors[0].starts_with("`#[circuit_breaker]` needs an `async fn`"));
+        let errors = fn_errors(quote!(
+            fn f<'life0, 'async_trait>(
+                &'life0 self,
+            ) -> Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+            }
+        ));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("`#[circuit_breaker]` sees this method after `#[async_trait]`")
+        );
         let errors = fn_errors(quote!(
             const fn f() -> Result<(), E> {}
         ));

@@ -1,4 +1,4 @@
-// Rule: a duration string that humantime cannot parse is an error on the literal.
+// Rule: a duration string outside the grammar is an error on the literal, listing the units.
 use async_breaker::{BreakerError, circuit_breaker};
 
 #[circuit_breaker(timeout = "2x")]
