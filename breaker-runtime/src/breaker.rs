@@ -372,8 +372,13 @@ impl Core {
         self.since.store(since, Ordering::Relaxed);
         let held = cause.and_then(Cause::holds).unwrap_or(from.held());
         let next = from.next(to, held);
-        // The counts that caused the change, read before they are retagged.
-        let ended = cause.map(|_| self.counts_of(from.generation()));
+        // The counts that caused the change, read before they are retagged. Only a real
+        // change of state is reported: an interval reset, or an operator action that
+        // leaves the state as it was (holding an open breaker open, resetting a closed
+        // one), starts a new generation silently.
+        let ended = cause
+            .filter(|_| from.state() != to)
+            .map(|_| self.counts_of(from.generation()));
         self.word.store(next.0, Ordering::Release);
         // Retag the counts so that none keeps an ancient generation's tag, which 2^24
         // generations later would read as current. A failed exchange means a newer
@@ -403,22 +408,16 @@ impl Core {
         true
     }
 
-    /// Tells the observers and the hook about a change, with no lock held. The hook hears
-    /// only real changes of state.
+    /// Tells the observers, the listeners and the hook about a change, with no lock held.
+    /// Each runs contained: a panic in one is reported and skips none of the others, and
+    /// never reaches the caller (which may be a getter such as `state()`).
     fn notify(&self, change: &StateChange) {
-        let tell = || {
-            self.observer.transition(change);
-            if let Some(hook) = self.hook.as_ref().filter(|_| change.from != change.to) {
+        self.observer.transition(change);
+        crate::registry::notify_listeners(change);
+        if let Some(hook) = &self.hook {
+            contained(&self.name, "on_state_change hook", || {
                 hook(&self.name, change.from, change.to);
-            }
-        };
-        if std::thread::panicking() {
-            // A transition recorded while a call unwinds: a second panic from a hook or a
-            // listener would abort the process, so it is contained (and reported by the
-            // panic hook).
-            let _ = catch_unwind(AssertUnwindSafe(tell));
-        } else {
-            tell();
+            });
         }
     }
 
@@ -473,6 +472,18 @@ impl Core {
             (State::Open, None) => Some(Duration::ZERO),
             _ => None,
         }
+    }
+}
+
+/// Runs a user's hook or listener, containing a panic: the panic hook of the process has
+/// already reported it (to stderr by default), and with the `tracing` feature an error event
+/// names the breaker. Nothing else is skipped, and the breaker is consistent either way.
+pub(crate) fn contained(name: &Name, what: &str, f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        #[cfg(feature = "tracing")]
+        tracing::error!(target: "breaker", breaker = %name, "{what} panicked; the panic was contained");
+        #[cfg(not(feature = "tracing"))]
+        let _ = (name, what);
     }
 }
 
