@@ -602,7 +602,9 @@ impl CircuitBreaker {
     /// `Err` a failure).
     ///
     /// Admission happens when the returned future is first polled. Dropping the future
-    /// records nothing; a panic inside `fut` counts as a failure and keeps unwinding.
+    /// records nothing (also when it is dropped because another future panicked, as in a
+    /// `join!`), and gives a half-open probe slot back only after `fut` is dropped; a panic
+    /// inside `fut` counts as a failure and keeps unwinding.
     ///
     /// # Errors
     /// `fut`'s own error, or a [`BreakerError`] converted into `E`.

@@ -18,18 +18,22 @@ pin_project_lite::pin_project! {
     /// A call through a breaker; see [`CircuitBreaker::call`](crate::CircuitBreaker::call).
     #[must_use = "futures do nothing unless polled"]
     pub(crate) struct Call<'a, F, C, M> {
-        core: &'a Core,
-        // Turns a rejection or a timeout into the call's output.
-        error: M,
-        // `None` before admission (and after completion).
-        permit: Option<Permit<'a>>,
-        admitted: bool,
-        classify: Option<C>,
-        deadline: Option<Instant>,
+        // Fields drop in declaration order: the user's future first, then the permit, so
+        // a cancelled probe gives its half-open slot back only once its body is gone.
         #[pin]
         fut: F,
         #[pin]
         sleep: Option<Sleep>,
+        // `None` before admission (and after completion). Stored here it records nothing
+        // when dropped, even while another future unwinds: only a panic inside this call's
+        // own poll is its failure.
+        permit: Option<Permit<'a>>,
+        core: &'a Core,
+        // Turns a rejection or a timeout into the call's output.
+        error: M,
+        admitted: bool,
+        classify: Option<C>,
+        deadline: Option<Instant>,
     }
 }
 
@@ -53,15 +57,16 @@ impl<'a, F, C, M> Call<'a, F, C, M> {
         error: M,
     ) -> Self {
         let admitted = permit.is_some();
+        let permit = permit.map(Permit::quiet_on_panic);
         Call {
+            fut,
+            sleep: None,
+            permit,
             core,
             error,
-            permit,
             admitted,
             classify: Some(classify),
             deadline: if admitted { deadline(core) } else { None },
-            fut,
-            sleep: None,
         }
     }
 }
@@ -82,18 +87,19 @@ where
             *this.admitted = true;
             match core.acquire(|| core.now()) {
                 Ok((generation, state)) => {
-                    *this.permit = Some(Permit::new(core, generation, state));
+                    *this.permit = Some(Permit::new(core, generation, state).quiet_on_panic());
                     *this.deadline = deadline(core);
                 }
                 Err(rejection) => return Poll::Ready((this.error)(core.reject(rejection))),
             }
         }
-        // On the stack while the call runs: should it panic, the permit unwinds with it
-        // and records a failure.
-        let permit = this
+        // On the stack while the call runs, and armed for panics: should the call (or its
+        // classification) panic, the permit unwinds with it and records a failure.
+        let mut permit = this
             .permit
             .take()
             .expect("a breaker call polled after it finished");
+        permit.fail_on_panic = true;
         match this.fut.poll(cx) {
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
@@ -119,6 +125,7 @@ where
                         }));
                     }
                 }
+                permit.fail_on_panic = false;
                 *this.permit = Some(permit);
                 Poll::Pending
             }
