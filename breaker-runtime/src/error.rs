@@ -67,6 +67,23 @@ pub enum BreakerError {
         /// The breaker's name.
         name: Name,
     },
+    /// The breaker has a `timeout`, but the call was polled where no tokio timer is
+    /// available: outside a tokio runtime (`futures::executor::block_on`, a plain thread),
+    /// or in a runtime built without its time driver. The call did not run. The check is
+    /// made at the call's first poll, so a call that would finish at once fails the same
+    /// way as one that would have waited.
+    #[error(
+        "circuit breaker \"{name}\" has a timeout of {} but no tokio timer is available where the call runs; \
+         run it inside a tokio runtime with time enabled (`#[tokio::main]`, or `enable_time()` / \
+         `enable_all()` on the runtime builder), or build the breaker without a timeout",
+        HumanDuration(*timeout)
+    )]
+    NoTimer {
+        /// The breaker's name.
+        name: Name,
+        /// The breaker's `timeout`.
+        timeout: Duration,
+    },
     /// Two `#[circuit_breaker]` functions share an explicit `name` but not their settings,
     /// or settings given as run-time expressions were invalid. Every call of the affected
     /// function returns this error until the code is fixed.
@@ -88,6 +105,7 @@ impl BreakerError {
             | BreakerError::HalfOpenFull { name }
             | BreakerError::ForcedOpen { name }
             | BreakerError::Timeout { name, .. }
+            | BreakerError::NoTimer { name, .. }
             | BreakerError::Misconfigured { name, .. } => name,
         }
     }
