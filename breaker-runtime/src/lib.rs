@@ -57,6 +57,12 @@
 //! should not look at other tests' breakers (through [`registry::snapshot`]) while those
 //! run.
 //!
+//! Clocks of different runtimes can disagree (a paused test clock moved a year ahead, then
+//! a real one). A breaker is robust to a clock that reads earlier than the start of its
+//! current period: the period restarts at that reading, so the breaker never stays open
+//! longer than `reset_timeout` (nor waits longer than `interval`) of the reading clock's
+//! time. A clock that reads later just sees the time as elapsed.
+//!
 //! A call dropped before it finishes records nothing and gives its half-open slot back
 //! once its future is dropped (so a cancelled probe's body is gone before another probe
 //! may start); a call that panics inside its own poll counts as a failure and keeps

@@ -289,3 +289,72 @@ async fn a_cancelled_probe_frees_its_slot_only_after_its_body_is_dropped() {
     );
     assert!(b.try_acquire().is_ok(), "the slot came back afterwards");
 }
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+const A_YEAR: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+
+#[test]
+fn a_breaker_made_on_a_clock_that_jumped_ahead_recovers_on_a_clock_behind_it() {
+    let ahead = paused_runtime();
+    let b = ahead.block_on(async {
+        advance(A_YEAR).await;
+        let b = CircuitBreaker::builder("fault-clock-made-ahead")
+            .trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .reset_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let _ = b.call(async { Err::<(), E>(E::Down) }).await;
+        assert_eq!(b.state(), State::Open);
+        b
+    });
+    // Another runtime, paused a year behind the first.
+    let behind = paused_runtime();
+    behind.block_on(async {
+        assert_eq!(b.state(), State::Open);
+        assert!(b.retry_after().unwrap() <= Duration::from_secs(30));
+        advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            b.state(),
+            State::HalfOpen,
+            "open for its period, not a year"
+        );
+        assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+        assert_eq!(b.state(), State::Closed);
+    });
+}
+
+#[test]
+fn a_breaker_tripped_on_a_clock_ahead_recovers_on_a_clock_behind_it() {
+    let behind = paused_runtime();
+    let b = behind.block_on(async {
+        CircuitBreaker::builder("fault-clock-tripped-ahead")
+            .trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .reset_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    });
+    let ahead = paused_runtime();
+    ahead.block_on(async {
+        advance(A_YEAR).await;
+        let _ = b.call(async { Err::<(), E>(E::Down) }).await;
+        assert_eq!(b.state(), State::Open);
+    });
+    behind.block_on(async {
+        assert_eq!(b.state(), State::Open);
+        advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            b.state(),
+            State::HalfOpen,
+            "open for its period, not a year"
+        );
+        assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+        assert_eq!(b.state(), State::Closed);
+    });
+}
