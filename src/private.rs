@@ -11,7 +11,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-pub use breaker_runtime::registry::shared;
 pub use breaker_runtime::{
     BreakerError, BuildError, Builder, CircuitBreaker, Name, Outcome, Permit, TripPolicy,
 };
@@ -21,8 +20,9 @@ pub use once_cell::sync::OnceCell;
 pub type Slot = OnceCell<Result<CircuitBreaker, BreakerError>>;
 
 /// Builds the breaker of a function with a default name. A default-named breaker belongs
-/// to its function alone: if the name is taken (two `impl` blocks of one generic type, say),
-/// `#2`, `#3`, ... is appended until it is free.
+/// to its function alone ([`Builder::build`]): it is never shared, even with a function that
+/// takes its name explicitly, and two functions with one default name (two `impl` blocks of
+/// one generic type, say) get a breaker each.
 ///
 /// # Errors
 /// [`BreakerError::Misconfigured`] when a setting given as an expression is invalid.
@@ -30,24 +30,33 @@ pub fn own(
     name: impl Into<Name>,
     make: impl Fn(Name) -> Builder,
 ) -> Result<CircuitBreaker, BreakerError> {
-    let first: Name = name.into();
-    let mut name = first.clone();
-    let mut n: u64 = 1;
-    loop {
-        match make(name.clone()).build() {
-            Ok(breaker) => return Ok(breaker),
-            Err(BuildError::NameTaken { .. }) => {
-                n += 1;
-                name = Name::from(format!("{first}#{n}"));
-            }
-            Err(e) => {
-                return Err(BreakerError::Misconfigured {
-                    name,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
+    let name: Name = name.into();
+    make(name.clone())
+        .build()
+        .map_err(|e| misconfigured(name, &e))
+}
+
+/// Gets or creates the breaker of a function with an explicit `name`
+/// ([`Builder::build_shared`]): every function naming it shares one breaker, provided they
+/// configure it the same (settings, hook, trip function and classifier).
+///
+/// # Errors
+/// [`BreakerError::Misconfigured`] for an invalid setting, or a breaker of that name
+/// configured differently.
+pub fn shared(builder: Builder) -> Result<CircuitBreaker, BreakerError> {
+    let name = builder.name().clone();
+    builder.build_shared().map_err(|e| misconfigured(name, &e))
+}
+
+fn misconfigured(name: Name, error: &BuildError) -> BreakerError {
+    let reason = match error {
+        BuildError::Conflict { setting, .. } => format!(
+            "another function or breaker with this name sets {setting} differently; \
+             give them the same settings, or different names"
+        ),
+        other => other.to_string(),
+    };
+    BreakerError::Misconfigured { name, reason }
 }
 
 /// The default name of a method's breaker: `Self`'s type path without generic arguments,
