@@ -4,7 +4,7 @@
 //! The expansion of an annotated function calls, in order:
 //! [`Probe::__breaker_select`] (which also checks the return type), [`own`] or
 //! [`shared`] once to create the breaker, then [`run`] / [`run_with`] for an admitted
-//! call, or [`fallback`] when the breaker rejects it.
+//! call, or [`fallback`] (inside [`nested_fallback`]) when the breaker rejects it.
 
 use std::fmt;
 use std::future::Future;
@@ -215,6 +215,45 @@ where
     F::Output: Same<R>,
 {
     call.await.same()
+}
+
+/// How deeply fallbacks may nest within one poll on one thread before
+/// [`nested_fallback`] stops running them.
+pub const FALLBACK_DEPTH: u32 = 16;
+
+thread_local! {
+    static FALLBACKS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a rejected call's fallback, unless it would be nested [`FALLBACK_DEPTH`] fallbacks
+/// deep within one poll (a fallback that calls its own protected function again while the
+/// breaker is open recurses so): then the rejection is returned as the function's error
+/// instead, and the recursion ends rather than overflowing the stack.
+pub async fn nested_fallback<R, F>(kind: Kind<R>, rejected: BreakerError, fallback: F) -> R
+where
+    F: Future<Output = R>,
+{
+    /// Restores the depth when the poll ends, even by a panic.
+    struct Depth(u32);
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            FALLBACKS.set(self.0);
+        }
+    }
+    let mut fallback = std::pin::pin!(fallback);
+    let mut rejected = Some(rejected);
+    std::future::poll_fn(|cx| {
+        let depth = FALLBACKS.get();
+        if let Some(rejected) = rejected.take()
+            && depth >= FALLBACK_DEPTH
+        {
+            return std::task::Poll::Ready(kind.error(rejected));
+        }
+        FALLBACKS.set(depth + 1);
+        let _restore = Depth(depth);
+        fallback.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// `Self` and `R` are one type.

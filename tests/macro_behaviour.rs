@@ -721,3 +721,27 @@ async fn a_panic_in_the_body_counts_as_a_failure() {
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(state("behaviour::panic"), State::Open);
 }
+
+#[circuit_breaker(name = "behaviour::recursive_fallback", fallback = call_again)]
+async fn recursive(depth: u32) -> Result<u32, TestError> {
+    Ok(depth)
+}
+
+/// A mistake: the fallback calls its own protected function, which is rejected again.
+async fn call_again(depth: u32) -> Result<u32, TestError> {
+    Box::pin(recursive(depth + 1)).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_calling_its_own_function_while_open_ends_with_the_rejection() {
+    assert_eq!(recursive(0).await.unwrap(), 0);
+    registry::get("behaviour::recursive_fallback")
+        .unwrap()
+        .force_open();
+    match recursive(0).await {
+        Err(TestError::Breaker(BreakerError::ForcedOpen { name })) => {
+            assert_eq!(name, "behaviour::recursive_fallback");
+        }
+        other => panic!("expected the rejection, got {other:?}"),
+    }
+}

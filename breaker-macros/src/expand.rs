@@ -362,11 +362,14 @@ fn on_reject(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
         ident.set_span(at);
         ident
     });
+    let fallback = quote_spanned! {at=>
+        #private::fallback::<#ret, _>(#callee(#receiver #(#args),*))
+    };
+    // Guarded against a fallback that calls its own function again while it is open.
+    let nested = &cx.private;
     (
-        quote!(_),
-        quote_spanned! {at=>
-            #private::fallback::<#ret, _>(#callee(#receiver #(#args),*)).await
-        },
+        quote!(__breaker_rejected),
+        quote!(#nested::nested_fallback(__breaker_kind, __breaker_rejected, #fallback).await),
     )
 }
 
