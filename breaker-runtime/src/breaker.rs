@@ -643,7 +643,9 @@ impl CircuitBreaker {
     /// inside `fut` counts as a failure and keeps unwinding.
     ///
     /// # Errors
-    /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
+    /// `fut`'s own error, or a [`BreakerError`] converted into `E`: a rejection, a
+    /// [`Timeout`](BreakerError::Timeout), or [`NoTimer`](BreakerError::NoTimer) when the
+    /// breaker has a `timeout` and the call runs where tokio's timer is not available.
     pub fn call<F, T, E>(&self, fut: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,

@@ -201,6 +201,12 @@ impl Builder {
 
     /// Deadline for each admitted call. A call past it is dropped, counts as a failure and
     /// returns [`BreakerError::Timeout`](crate::BreakerError::Timeout).
+    ///
+    /// The deadline needs tokio's timer: calls must run inside a tokio runtime with time
+    /// enabled. Elsewhere (`futures::executor::block_on`, a runtime built without
+    /// `enable_time`) every call returns
+    /// [`BreakerError::NoTimer`](crate::BreakerError::NoTimer) without running, whether or
+    /// not it would have finished at once.
     pub fn timeout(mut self, timeout: Duration) -> Builder {
         self.settings.timeout = Some(timeout);
         self
