@@ -399,9 +399,10 @@ impl Core {
         }
         // Seqlock write: the busy bit is visible before the new start time.
         fence(Ordering::Release);
-        // Starts never go backwards, even if `now` was read a while ago.
-        let since = self.since.load(Ordering::Relaxed).max(now);
-        self.since.store(since, Ordering::Relaxed);
+        // Starts never go backwards, even if `now` was read a while ago. One read-modify-
+        // write, so that a concurrent rebase (see `rebased`) either lands before it and is
+        // superseded, or fails against the new start.
+        self.since.fetch_max(now, Ordering::Relaxed);
         let held = cause.and_then(Cause::holds).unwrap_or(from.held());
         let next = from.next(to, held);
         // The counts that caused the change, read before they are retagged. Only a real
