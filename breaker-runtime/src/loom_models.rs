@@ -5,13 +5,13 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::breaker::Core;
+use crate::breaker::{Core, EPOCH, Rejection};
 use crate::{Builder, Outcome, State, TripPolicy};
 
 /// Time stands still in the models; transitions that need time are driven explicitly.
-const NOW: u64 = 1_000;
+const NOW: u64 = EPOCH + 1_000;
 /// Far enough that any reset_timeout of the models has elapsed.
-const LATER: u64 = 1_000_000_000_000;
+const LATER: u64 = EPOCH + 1_000_000_000_000;
 
 fn core(max_requests: u32, failures: u32, hook: Option<Arc<AtomicUsize>>) -> Arc<Core> {
     let mut b = Builder::new("loom")
@@ -230,5 +230,30 @@ fn readers_never_pair_a_generation_with_another_generations_start() {
                 (State::Closed, _) => panic!("never closed"),
             }
         });
+    });
+}
+
+#[test]
+fn a_clock_behind_rebases_the_open_period_but_never_a_newer_generation() {
+    /// A reading on a clock behind the one that tripped the breaker.
+    const EARLIER: u64 = NOW - 500;
+    loom::model(|| {
+        let core = core(1, 1, None);
+        trip(&core);
+        race_probe_with(&core, |core| {
+            match core.acquire(|| EARLIER) {
+                // Still open: the period restarted at the earlier reading (or a probe is
+                // being published right now).
+                Err(Rejection::Open(retry)) => {
+                    assert!(retry == core.settings.reset_timeout || retry.is_zero());
+                }
+                // Half-open already: a probe slot, or none left after the prober's.
+                Ok((_, state)) => assert_eq!(state, State::HalfOpen),
+                Err(Rejection::HalfOpenFull) => {}
+                Err(Rejection::ForcedOpen) => panic!("never held open"),
+            }
+        });
+        assert_eq!(state(&core), State::HalfOpen);
+        assert_eq!(core.view().since, Some(LATER), "the probe's start stands");
     });
 }
