@@ -113,13 +113,17 @@ use crate::errors::{Errors, FUNCTION};
 /// Without `name`, a free function's breaker is named after its module path and name
 /// (`my_crate::prices::fetch_price`) and a method's after its `Self` type without generic
 /// arguments and its name (`my_crate::Client::get`). A breaker with a default name belongs
-/// to its function alone: should two functions get the same default name (methods of two
-/// `impl` blocks of one generic type, say), the second to be called gets `#2` appended.
+/// to its function alone: it is never shared, not even with a function whose explicit
+/// `name` equals that default name, and two functions with one default name (methods of two
+/// `impl` blocks of one generic type, say) get a breaker each, both listed in the registry
+/// under that name.
 ///
 /// Functions that give the same explicit `name` share one breaker: failures of one trip
-/// it for all. Sharing a name with different settings is reported at first use: every
-/// call of the function that came second returns `BreakerError::Misconfigured`, whose
-/// message names the breaker and the setting that differs.
+/// it for all. They must configure it the same way: settings, `on_state_change`, `trip`
+/// and `classify` (functions are told apart by their type, so the same function named by
+/// two paths is the same). A difference is reported at first use: every call of the
+/// function that came second returns `BreakerError::Misconfigured`, whose message names the
+/// breaker and what differs.
 ///
 /// ```
 /// use async_breaker::{BreakerError, State, circuit_breaker, registry};
@@ -151,7 +155,18 @@ use crate::errors::{Errors, FUNCTION};
 /// ## `timeout`
 ///
 /// The call is raced against the deadline inside the breaker, so a hanging dependency
-/// is recorded as failing and trips the breaker.
+/// is recorded as failing and trips the breaker. The deadline is a tokio timer: outside a
+/// tokio runtime with time enabled (`futures::executor::block_on`, or a runtime built
+/// without `enable_time`), every call returns `BreakerError::NoTimer` without running,
+/// whether or not it would have finished at once.
+///
+/// **Clocks.** A breaker reads the clock of the tokio runtime that calls it, and an
+/// annotated function's breaker is a static shared by every caller in the process,
+/// including every test. When it is read on a clock that is behind the one that last changed
+/// it (a paused test clock moved ahead, then a real one), its current period restarts at
+/// that reading: it stays open at most `reset_timeout` of the reading clock's time, never
+/// for the gap between the clocks; on a clock that is ahead, the time simply looks elapsed.
+/// Tests on paused clocks are deterministic when each test uses its own functions.
 ///
 /// ```
 /// use std::time::Duration;
@@ -340,7 +355,9 @@ use crate::errors::{Errors, FUNCTION};
 /// `(a, b): (u32, u32)`, reach the fallback whole.
 ///
 /// A fallback with other arguments, another return type, or one that is not `async`, is a
-/// compile error on the `fallback = ...` path.
+/// compile error on the `fallback = ...` path. A fallback that calls its own function again
+/// while the breaker rejects it would recurse without end; after 16 nested fallbacks the
+/// rejection is returned as the function's error instead.
 ///
 /// ```
 /// use std::collections::HashMap;
