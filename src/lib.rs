@@ -38,8 +38,8 @@
 
 pub use breaker_macros::circuit_breaker;
 pub use breaker_runtime::{
-    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, Name, Outcome, Permit,
-    Settings, Snapshot, State, StateChange, TripPolicy, registry,
+    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, KeyedBreakers, Name, Outcome,
+    Permit, Settings, Snapshot, State, StateChange, TripPolicy, registry,
 };
 
 #[doc(hidden)]

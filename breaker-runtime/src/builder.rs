@@ -118,6 +118,11 @@ pub enum BuildError {
     /// `min_requests` of the failure-ratio policy was zero.
     #[error("min_requests must be at least 1")]
     ZeroMinRequests,
+    /// A keyed set of breakers was asked to hold at most zero of them.
+    #[error(
+        "max_keys must be at least 1: it bounds how many keyed breakers a set holds (default 1024)"
+    )]
+    ZeroMaxKeys,
     /// A duration setting was zero.
     #[error(
         "{setting} must be longer than zero; leave it unset for the default or for no {setting}"
@@ -144,6 +149,7 @@ pub enum BuildError {
 /// # Ok::<(), breaker_runtime::BuildError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
 pub struct Builder {
     pub(crate) name: Name,
     pub(crate) settings: Settings,
@@ -221,6 +227,12 @@ impl Builder {
     pub fn build(self) -> Result<CircuitBreaker, BuildError> {
         self.check()?;
         crate::registry::insert(self)
+    }
+
+    /// The same settings and hook under another name (keyed breakers' `name[key]`).
+    pub(crate) fn named(mut self, name: Name) -> Builder {
+        self.name = name;
+        self
     }
 
     pub(crate) fn check(&self) -> Result<(), BuildError> {

@@ -96,6 +96,7 @@ mod call;
 mod control;
 mod counts;
 mod error;
+mod keyed;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod name;
@@ -112,6 +113,7 @@ pub use breaker::CircuitBreaker;
 pub use builder::{BuildError, Builder, Settings};
 pub use counts::Counts;
 pub use error::BreakerError;
+pub use keyed::{DEFAULT_MAX_KEYS, KeyedBreakers};
 pub use name::Name;
 pub use observe::{Cause, StateChange};
 pub use permit::Permit;
