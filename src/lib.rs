@@ -37,6 +37,11 @@
 #![deny(unsafe_code)]
 
 pub use breaker_macros::circuit_breaker;
+pub use breaker_runtime::DEFAULT_MAX_KEYS;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub use breaker_runtime::HttpClassifier;
+#[cfg(feature = "reqwest-middleware")]
+pub use breaker_runtime::reqwest;
 pub use breaker_runtime::{
     BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, KeyedBreakers, Name, Outcome,
     Permit, Settings, Snapshot, State, StateChange, TripPolicy, registry,
