@@ -80,6 +80,12 @@ impl<F: FnMut() -> u64> LazyNow<F> {
     }
 }
 
+/// The breaker's reading of its creation instant. Readings are nanoseconds from creation
+/// offset by this much, so that an instant before creation (read on another runtime's clock,
+/// say a real one after a paused one that jumped ahead) is still a smaller number rather
+/// than zero: about 146 years either way.
+pub(crate) const EPOCH: u64 = 1 << 62;
+
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -107,7 +113,7 @@ impl Core {
         } = builder;
         Core {
             word: AtomicU64::new(Word::INITIAL.0),
-            since: AtomicU64::new(0),
+            since: AtomicU64::new(EPOCH),
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             base: Instant::now(),
             reset_ns: nanos(settings.reset_timeout),
@@ -119,9 +125,31 @@ impl Core {
         }
     }
 
-    /// Nanoseconds since the breaker was created, on tokio's clock.
+    /// Nanoseconds since the breaker was created, on tokio's clock, plus [`EPOCH`]: an
+    /// instant before the creation reads as less than `EPOCH`.
     pub(crate) fn now(&self) -> u64 {
-        nanos(Instant::now().saturating_duration_since(self.base))
+        let now = Instant::now();
+        match now.checked_duration_since(self.base) {
+            Some(after) => EPOCH.saturating_add(nanos(after)),
+            None => EPOCH.saturating_sub(nanos(self.base.saturating_duration_since(now))),
+        }
+    }
+
+    /// The start of the current generation as a reader at `now` should use it. A clock
+    /// read earlier than the start means the clock went backwards between callers (two
+    /// runtimes, one paused and moved ahead): the start is moved back to `now`, so the
+    /// breaker never waits longer than its period once real time has passed. Losing the
+    /// exchange to a transition is fine: its start is `now` or later anyway.
+    #[inline]
+    fn rebased(&self, since: u64, now: u64) -> u64 {
+        if now < since {
+            let _ = self
+                .since
+                .compare_exchange(since, now, Ordering::Relaxed, Ordering::Relaxed);
+            now
+        } else {
+            since
+        }
     }
 
     fn generation(&self) -> u64 {
@@ -221,6 +249,7 @@ impl Core {
                             Since::Changed => continue,
                             Since::At(since) => {
                                 let now = clock.get();
+                                let since = self.rebased(since, now);
                                 if now >= since.saturating_add(interval) {
                                     self.transition(word, State::Closed, now, None);
                                     continue;
@@ -248,7 +277,7 @@ impl Core {
                         Since::Busy => return Err(Rejection::Open(Duration::ZERO)),
                     };
                     let now = clock.get();
-                    let until = since.saturating_add(self.reset_ns);
+                    let until = self.rebased(since, now).saturating_add(self.reset_ns);
                     if now >= until {
                         self.transition(
                             word,
@@ -372,8 +401,13 @@ impl Core {
         self.since.store(since, Ordering::Relaxed);
         let held = cause.and_then(Cause::holds).unwrap_or(from.held());
         let next = from.next(to, held);
-        // The counts that caused the change, read before they are retagged.
-        let ended = cause.map(|_| self.counts_of(from.generation()));
+        // The counts that caused the change, read before they are retagged. Only a real
+        // change of state is reported: an interval reset, or an operator action that
+        // leaves the state as it was (holding an open breaker open, resetting a closed
+        // one), starts a new generation silently.
+        let ended = cause
+            .filter(|_| from.state() != to)
+            .map(|_| self.counts_of(from.generation()));
         self.word.store(next.0, Ordering::Release);
         // Retag the counts so that none keeps an ancient generation's tag, which 2^24
         // generations later would read as current. A failed exchange means a newer
@@ -403,22 +437,16 @@ impl Core {
         true
     }
 
-    /// Tells the observers and the hook about a change, with no lock held. The hook hears
-    /// only real changes of state.
+    /// Tells the observers, the listeners and the hook about a change, with no lock held.
+    /// Each runs contained: a panic in one is reported and skips none of the others, and
+    /// never reaches the caller (which may be a getter such as `state()`).
     fn notify(&self, change: &StateChange) {
-        let tell = || {
-            self.observer.transition(change);
-            if let Some(hook) = self.hook.as_ref().filter(|_| change.from != change.to) {
+        self.observer.transition(change);
+        crate::registry::notify_listeners(change);
+        if let Some(hook) = &self.hook {
+            contained(&self.name, "on_state_change hook", || {
                 hook(&self.name, change.from, change.to);
-            }
-        };
-        if std::thread::panicking() {
-            // A transition recorded while a call unwinds: a second panic from a hook or a
-            // listener would abort the process, so it is contained (and reported by the
-            // panic hook).
-            let _ = catch_unwind(AssertUnwindSafe(tell));
-        } else {
-            tell();
+            });
         }
     }
 
@@ -445,6 +473,7 @@ impl Core {
             let Some(since) = view.since else {
                 return view;
             };
+            let since = self.rebased(since, now);
             let due = match view.word.state() {
                 State::Open if view.word.held() => None,
                 State::Open => (now >= since.saturating_add(self.reset_ns))
@@ -468,11 +497,26 @@ impl Core {
         match (view.word.state(), view.since) {
             (State::Open, _) if view.word.held() => None,
             (State::Open, Some(since)) => Some(Duration::from_nanos(
-                since.saturating_add(self.reset_ns).saturating_sub(now),
+                since
+                    .min(now)
+                    .saturating_add(self.reset_ns)
+                    .saturating_sub(now),
             )),
             (State::Open, None) => Some(Duration::ZERO),
             _ => None,
         }
+    }
+}
+
+/// Runs a user's hook or listener, containing a panic: the panic hook of the process has
+/// already reported it (to stderr by default), and with the `tracing` feature an error event
+/// names the breaker. Nothing else is skipped, and the breaker is consistent either way.
+pub(crate) fn contained(name: &Name, what: &str, f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        #[cfg(feature = "tracing")]
+        tracing::error!(target: "breaker", breaker = %name, "{what} panicked; the panic was contained");
+        #[cfg(not(feature = "tracing"))]
+        let _ = (name, what);
     }
 }
 
@@ -591,7 +635,9 @@ impl CircuitBreaker {
     /// `Err` a failure).
     ///
     /// Admission happens when the returned future is first polled. Dropping the future
-    /// records nothing; a panic inside `fut` counts as a failure and keeps unwinding.
+    /// records nothing (also when it is dropped because another future panicked, as in a
+    /// `join!`), and gives a half-open probe slot back only after `fut` is dropped; a panic
+    /// inside `fut` counts as a failure and keeps unwinding.
     ///
     /// # Errors
     /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
@@ -642,10 +688,10 @@ mod tests {
             core.update(index, 0, |_| Some(counts::MAX - 1));
         }
         for _ in 0..3 {
-            let (g, _) = core.acquire(|| 0).unwrap();
-            core.record(g, Outcome::Success, || 0);
-            let (g, _) = core.acquire(|| 0).unwrap();
-            core.record(g, Outcome::Ignored, || 0);
+            let (g, _) = core.acquire(|| EPOCH).unwrap();
+            core.record(g, Outcome::Success, || EPOCH);
+            let (g, _) = core.acquire(|| EPOCH).unwrap();
+            core.record(g, Outcome::Ignored, || EPOCH);
         }
         let c = core.counts_of(0);
         assert_eq!(c.requests, counts::MAX);
@@ -653,8 +699,8 @@ mod tests {
         assert_eq!(c.total_ignored, counts::MAX);
         assert_eq!(c.total_failures, counts::MAX - 1);
         for _ in 0..3 {
-            let (g, _) = core.acquire(|| 0).unwrap();
-            core.record(g, Outcome::Failure, || 0);
+            let (g, _) = core.acquire(|| EPOCH).unwrap();
+            core.record(g, Outcome::Failure, || EPOCH);
         }
         let c = core.counts_of(0);
         assert_eq!(c.total_failures, counts::MAX);
@@ -665,9 +711,9 @@ mod tests {
     #[test]
     fn transitions_retag_every_count_to_the_new_generation() {
         let core = Core::new(Builder::new("unit-retag"));
-        let (g, _) = core.acquire(|| 0).unwrap();
-        core.record(g, Outcome::Ignored, || 0);
-        assert!(core.transition(core.view().word, State::Closed, 5, None));
+        let (g, _) = core.acquire(|| EPOCH).unwrap();
+        core.record(g, Outcome::Ignored, || EPOCH);
+        assert!(core.transition(core.view().word, State::Closed, EPOCH + 5, None));
         for cell in &core.counters {
             assert_eq!(
                 counts::unpack(cell.load(Ordering::Relaxed), 1),
@@ -675,23 +721,28 @@ mod tests {
                 "no word keeps the old generation's tag"
             );
         }
-        assert_eq!(core.view().since, Some(5));
+        assert_eq!(core.view().since, Some(EPOCH + 5));
         // A stale transition attempt from the old word fails and changes nothing.
-        assert!(!core.transition(Word::INITIAL, State::Open, 9, Some(Cause::Tripped)));
+        assert!(!core.transition(Word::INITIAL, State::Open, EPOCH + 9, Some(Cause::Tripped)));
         assert_eq!(core.view().word.generation(), 1);
-        assert_eq!(core.view().since, Some(5));
+        assert_eq!(core.view().since, Some(EPOCH + 5));
     }
 
     #[test]
     fn starts_never_go_backwards() {
         let core = Core::new(Builder::new("unit-monotonic"));
-        assert!(core.transition(core.view().word, State::Open, 100, Some(Cause::Tripped)));
+        assert!(core.transition(
+            core.view().word,
+            State::Open,
+            EPOCH + 100,
+            Some(Cause::Tripped)
+        ));
         assert!(core.transition(
             core.view().word,
             State::HalfOpen,
-            40,
+            EPOCH + 40,
             Some(Cause::ResetTimeoutElapsed)
         ));
-        assert_eq!(core.view().since, Some(100));
+        assert_eq!(core.view().since, Some(EPOCH + 100));
     }
 }

@@ -209,8 +209,10 @@ impl Builder {
     ///
     /// The hook runs on the thread of the call that caused the transition, after the
     /// transition is complete and with no lock held, so it may read the breaker. Keep it
-    /// short. A panic in the hook reaches the caller whose call caused the transition; the
-    /// breaker is already consistent by then.
+    /// short. Only real changes of state call it. A panic in the hook is caught: the
+    /// process's panic hook reports it (to stderr by default), the `tracing` feature adds an
+    /// error event naming the breaker, and the call or getter (`state()`, a registry
+    /// snapshot) that caused the transition carries on unaffected.
     pub fn on_state_change<F>(mut self, hook: F) -> Builder
     where
         F: Fn(&str, State, State) + Send + Sync + 'static,

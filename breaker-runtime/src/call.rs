@@ -18,19 +18,53 @@ pin_project_lite::pin_project! {
     /// A call through a breaker; see [`CircuitBreaker::call`](crate::CircuitBreaker::call).
     #[must_use = "futures do nothing unless polled"]
     pub(crate) struct Call<'a, F, C, M> {
-        core: &'a Core,
-        // Turns a rejection or a timeout into the call's output.
-        error: M,
-        // `None` before admission (and after completion).
-        permit: Option<Permit<'a>>,
-        admitted: bool,
-        classify: Option<C>,
-        deadline: Option<Instant>,
+        // Fields drop in declaration order: the user's future first, then the permit, so
+        // a cancelled probe gives its half-open slot back only once its body is gone.
         #[pin]
         fut: F,
         #[pin]
         sleep: Option<Sleep>,
+        // `None` before admission (and after completion). Stored here it records nothing
+        // when dropped, even while another future unwinds: only a panic inside this call's
+        // own poll is its failure.
+        permit: Option<Permit<'a>>,
+        core: &'a Core,
+        // Turns a rejection or a timeout into the call's output.
+        error: M,
+        // Whether the first poll happened (the timer check, and admission unless a permit
+        // was given).
+        started: bool,
+        classify: Option<C>,
+        deadline: Option<Instant>,
     }
+}
+
+/// Whether a call on this thread can arm tokio's timer: inside a tokio runtime whose time
+/// driver is enabled. Checked at a call's first poll when the breaker has a `timeout`, so
+/// that a call that finishes at once and one that waits meet the same outcome.
+///
+/// The answer is cached per thread and runtime; the first look in a runtime arms a timer to
+/// find out (tokio has no other way to tell), which in a runtime without time panics and is
+/// caught here (the process's panic hook still prints tokio's own explanation once).
+fn timer_available() -> bool {
+    use std::cell::Cell;
+    use tokio::runtime::{Handle, Id};
+    thread_local! {
+        static CHECKED: Cell<Option<(Id, bool)>> = const { Cell::new(None) };
+    }
+    let Ok(handle) = Handle::try_current() else {
+        return false;
+    };
+    let id = handle.id();
+    CHECKED.with(|checked| match checked.get() {
+        Some((seen, available)) if seen == id => available,
+        _ => {
+            let probe = || drop(tokio::time::sleep_until(Instant::now()));
+            let available = std::panic::catch_unwind(probe).is_ok();
+            checked.set(Some((id, available)));
+            available
+        }
+    })
 }
 
 /// The deadline of a call admitted now. It counts from admission (one clock read, as
@@ -53,15 +87,16 @@ impl<'a, F, C, M> Call<'a, F, C, M> {
         error: M,
     ) -> Self {
         let admitted = permit.is_some();
+        let permit = permit.map(Permit::quiet_on_panic);
         Call {
-            core,
-            error,
-            permit,
-            admitted,
-            classify: Some(classify),
-            deadline: if admitted { deadline(core) } else { None },
             fut,
             sleep: None,
+            permit,
+            core,
+            error,
+            started: false,
+            classify: Some(classify),
+            deadline: if admitted { deadline(core) } else { None },
         }
     }
 }
@@ -78,22 +113,37 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
         let core: &Core = this.core;
-        if !*this.admitted {
-            *this.admitted = true;
-            match core.acquire(|| core.now()) {
-                Ok((generation, state)) => {
-                    *this.permit = Some(Permit::new(core, generation, state));
-                    *this.deadline = deadline(core);
+        if !*this.started {
+            *this.started = true;
+            if let Some(timeout) = core.settings.timeout
+                && !timer_available()
+            {
+                // A permit given to `run` is handed back: the call never ran.
+                drop(this.permit.take());
+                return Poll::Ready((this.error)(BreakerError::NoTimer {
+                    name: core.name.clone(),
+                    timeout,
+                }));
+            }
+            if this.permit.is_none() {
+                match core.acquire(|| core.now()) {
+                    Ok((generation, state)) => {
+                        *this.permit = Some(Permit::new(core, generation, state).quiet_on_panic());
+                        *this.deadline = deadline(core);
+                    }
+                    Err(rejection) => {
+                        return Poll::Ready((this.error)(core.reject(rejection)));
+                    }
                 }
-                Err(rejection) => return Poll::Ready((this.error)(core.reject(rejection))),
             }
         }
-        // On the stack while the call runs: should it panic, the permit unwinds with it
-        // and records a failure.
-        let permit = this
+        // On the stack while the call runs, and armed for panics: should the call (or its
+        // classification) panic, the permit unwinds with it and records a failure.
+        let mut permit = this
             .permit
             .take()
             .expect("a breaker call polled after it finished");
+        permit.fail_on_panic = true;
         match this.fut.poll(cx) {
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
@@ -119,6 +169,7 @@ where
                         }));
                     }
                 }
+                permit.fail_on_panic = false;
                 *this.permit = Some(permit);
                 Poll::Pending
             }

@@ -8,8 +8,9 @@ impl CircuitBreaker {
     /// [`BreakerError::ForcedOpen`](crate::BreakerError::ForcedOpen) (annotated functions
     /// serve their fallback) and no probe is made, until [`reset`](Self::reset).
     ///
-    /// Like every change, this starts a new generation and is reported to listeners and
-    /// the `on_state_change` hook (when the state really changes).
+    /// Like every operator action, this starts a new generation. It is reported to
+    /// listeners, tracing, metrics and the `on_state_change` hook only when it changes the
+    /// state: holding an already open breaker open is not a transition.
     ///
     /// ```
     /// use breaker_runtime::{CircuitBreaker, State};

@@ -1,3 +1,9 @@
+//! [`BreakerError`], what a call through a breaker returns when the breaker refused or cut
+//! it (or could not be set up), and the duration formatting its messages use.
+//!
+//! Every message names the breaker and says what happens next or what to do; durations
+//! print in at most two natural units (`4.2s`, `1m 30s`, `1h`, `3d 4h`).
+
 use std::fmt;
 use std::time::Duration;
 
@@ -61,6 +67,23 @@ pub enum BreakerError {
         /// The breaker's name.
         name: Name,
     },
+    /// The breaker has a `timeout`, but the call was polled where no tokio timer is
+    /// available: outside a tokio runtime (`futures::executor::block_on`, a plain thread),
+    /// or in a runtime built without its time driver. The call did not run. The check is
+    /// made at the call's first poll, so a call that would finish at once fails the same
+    /// way as one that would have waited.
+    #[error(
+        "circuit breaker \"{name}\" has a timeout of {} but no tokio timer is available where the call runs; \
+         run it inside a tokio runtime with time enabled (`#[tokio::main]`, or `enable_time()` / \
+         `enable_all()` on the runtime builder), or build the breaker without a timeout",
+        HumanDuration(*timeout)
+    )]
+    NoTimer {
+        /// The breaker's name.
+        name: Name,
+        /// The breaker's `timeout`.
+        timeout: Duration,
+    },
     /// Two `#[circuit_breaker]` functions share an explicit `name` but not their settings,
     /// or settings given as run-time expressions were invalid. Every call of the affected
     /// function returns this error until the code is fixed.
@@ -82,6 +105,7 @@ impl BreakerError {
             | BreakerError::HalfOpenFull { name }
             | BreakerError::ForcedOpen { name }
             | BreakerError::Timeout { name, .. }
+            | BreakerError::NoTimer { name, .. }
             | BreakerError::Misconfigured { name, .. } => name,
         }
     }
@@ -133,20 +157,32 @@ impl From<BreakerError> for std::io::Error {
     }
 }
 
-/// Displays a duration the way people read them: `4.2s`, `250ms`, `1m 30s`.
+/// Displays a duration the way people read them, in at most two units: `4.2s`, `250ms`,
+/// `1m 30s`, `1h`, `2h 5m`, `3d 4h`. Days are the largest unit, so even `Duration::MAX`
+/// reads as a (very large) number of days and hours.
 pub(crate) struct HumanDuration(pub(crate) Duration);
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MINUTE: u64 = 60;
+        const HOUR: u64 = 60 * MINUTE;
+        const DAY: u64 = 24 * HOUR;
         let d = self.0;
         let secs = d.as_secs();
-        if secs >= 60 {
-            let (m, s) = (secs / 60, secs % 60);
-            if s == 0 {
-                write!(f, "{m}m")
+        // The largest unit, and the next one down when it is not zero.
+        let two = |f: &mut fmt::Formatter<'_>, big: u64, unit: &str, small: u64, sub: &str| {
+            if small == 0 {
+                write!(f, "{big}{unit}")
             } else {
-                write!(f, "{m}m {s}s")
+                write!(f, "{big}{unit} {small}{sub}")
             }
+        };
+        if secs >= DAY {
+            two(f, secs / DAY, "d", secs % DAY / HOUR, "h")
+        } else if secs >= HOUR {
+            two(f, secs / HOUR, "h", secs % HOUR / MINUTE, "m")
+        } else if secs >= MINUTE {
+            two(f, secs / MINUTE, "m", secs % MINUTE, "s")
         } else if secs >= 1 {
             let tenths = d.subsec_millis() / 100;
             if tenths == 0 {
@@ -167,6 +203,38 @@ impl fmt::Display for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_in_natural_units_at_every_boundary() {
+        let cases = [
+            (Duration::from_secs(59), "59s"),
+            (Duration::from_millis(59_900), "59.9s"),
+            (Duration::from_secs(60), "1m"),
+            (Duration::from_secs(61), "1m 1s"),
+            (Duration::from_secs(59 * 60 + 59), "59m 59s"),
+            (Duration::from_secs(60 * 60), "1h"),
+            (Duration::from_secs(60 * 60 + 59), "1h"),
+            (Duration::from_secs(2 * 60 * 60 + 5 * 60), "2h 5m"),
+            (Duration::from_secs(24 * 60 * 60 - 1), "23h 59m"),
+            (Duration::from_secs(24 * 60 * 60), "1d"),
+            (Duration::from_secs(3 * 24 * 60 * 60 + 4 * 60 * 60), "3d 4h"),
+            (Duration::from_millis(999), "999ms"),
+            (Duration::from_nanos(999), "999ns"),
+            (Duration::from_nanos(1_000), "1µs"),
+            (Duration::MAX, "213503982334601d 7h"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(HumanDuration(d).to_string(), want, "{d:?}");
+        }
+        let huge = BreakerError::Open {
+            name: "db".into(),
+            retry_after: Duration::from_secs(18_446_744_073),
+        };
+        assert_eq!(
+            huge.to_string(),
+            "circuit breaker \"db\" is open; next probe in 213503d 23h"
+        );
+    }
 
     #[test]
     fn human_durations() {

@@ -57,9 +57,18 @@
 //! should not look at other tests' breakers (through [`registry::snapshot`]) while those
 //! run.
 //!
-//! A call dropped before it finishes records nothing and gives its half-open slot back; a
-//! call that panics counts as a failure and keeps unwinding; a call past its deadline is
-//! dropped, counts as a failure and returns [`BreakerError::Timeout`].
+//! Clocks of different runtimes can disagree (a paused test clock moved a year ahead, then
+//! a real one). A breaker is robust to a clock that reads earlier than the start of its
+//! current period: the period restarts at that reading, so the breaker never stays open
+//! longer than `reset_timeout` (nor waits longer than `interval`) of the reading clock's
+//! time. A clock that reads later just sees the time as elapsed.
+//!
+//! A call dropped before it finishes records nothing and gives its half-open slot back
+//! once its future is dropped (so a cancelled probe's body is gone before another probe
+//! may start); a call that panics inside its own poll counts as a failure and keeps
+//! unwinding, while a call merely dropped because another future panicked (a sibling in a
+//! `join!`) records nothing; a call past its deadline is dropped, counts as a failure and
+//! returns [`BreakerError::Timeout`].
 //!
 //! # Operators and observers
 //!

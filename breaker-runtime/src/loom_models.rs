@@ -5,13 +5,13 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::breaker::Core;
+use crate::breaker::{Core, EPOCH};
 use crate::{Builder, Outcome, State, TripPolicy};
 
 /// Time stands still in the models; transitions that need time are driven explicitly.
-const NOW: u64 = 1_000;
+const NOW: u64 = EPOCH + 1_000;
 /// Far enough that any reset_timeout of the models has elapsed.
-const LATER: u64 = 1_000_000_000_000;
+const LATER: u64 = EPOCH + 1_000_000_000_000;
 
 fn core(max_requests: u32, failures: u32, hook: Option<Arc<AtomicUsize>>) -> Arc<Core> {
     let mut b = Builder::new("loom")

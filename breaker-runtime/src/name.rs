@@ -1,3 +1,6 @@
+//! [`Name`], a breaker's name: a string that clones without allocating, so errors and
+//! events can carry it on the call path for free.
+
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};

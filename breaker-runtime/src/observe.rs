@@ -101,12 +101,15 @@ impl Observer {
     }
 
     /// A transition happened (called after it is published, with no lock held).
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "tracing")),
+        allow(unused_variables, clippy::unused_self)
+    )]
     pub(crate) fn transition(&self, change: &StateChange) {
         #[cfg(feature = "tracing")]
         tracing_impl::transition(change);
         #[cfg(feature = "metrics")]
         self.metrics.transition(change.from, change.to);
-        crate::registry::notify_listeners(change);
     }
 
     /// A call was refused.

@@ -13,8 +13,13 @@ use crate::{BreakerError, Outcome, State};
 /// Record the call's outcome with [`success`](Self::success), [`failure`](Self::failure),
 /// [`ignore`](Self::ignore) or [`record`](Self::record), or hand the call to
 /// [`run`](Self::run). A permit dropped without an outcome records nothing and gives a
-/// half-open probe slot back, so cancelled calls can never wedge the breaker; one dropped
-/// while its thread panics records a failure.
+/// half-open probe slot back, so cancelled calls can never wedge the breaker.
+///
+/// A permit held by hand and dropped while its thread panics records a failure: it cannot
+/// tell a panic of the code it guards from another one on the same thread. Handed to
+/// [`run`](Self::run), it is more precise: only a panic inside the call's own poll is a
+/// failure, and a call dropped while a sibling future panics (in a `join!`, say) records
+/// nothing.
 ///
 /// ```
 /// use breaker_runtime::{BreakerError, CircuitBreaker};
@@ -36,6 +41,8 @@ pub struct Permit<'a> {
     generation: u64,
     state: State,
     armed: bool,
+    /// Whether being dropped while the thread panics records a failure.
+    pub(crate) fail_on_panic: bool,
     #[cfg(feature = "metrics")]
     started: tokio::time::Instant,
 }
@@ -48,9 +55,18 @@ impl<'a> Permit<'a> {
             generation,
             state,
             armed: true,
+            fail_on_panic: true,
             #[cfg(feature = "metrics")]
             started: tokio::time::Instant::now(),
         }
+    }
+
+    /// This permit, recording nothing when dropped during a panic (a call future arms it
+    /// only around its own poll).
+    #[inline]
+    pub(crate) fn quiet_on_panic(mut self) -> Permit<'a> {
+        self.fail_on_panic = false;
+        self
     }
 
     /// The state the breaker was in when it admitted this call: `Closed`, or `HalfOpen`
@@ -155,7 +171,7 @@ impl Drop for Permit<'_> {
         if !self.armed {
             return;
         }
-        if std::thread::panicking() {
+        if self.fail_on_panic && std::thread::panicking() {
             #[cfg(feature = "metrics")]
             self.core.observer.finished(Finished::Failure, self.started);
             self.core

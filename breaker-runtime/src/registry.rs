@@ -75,8 +75,16 @@ pub struct ListenerId(u64);
 ///
 /// Listeners run on the thread of the call that caused the change, after the change, with
 /// no lock of the breaker or the registry held: they may read breakers and the registry,
-/// and may add or remove listeners (which takes effect from the next change). A panic in a
-/// listener reaches that call, as one in the breaker's own hook does.
+/// and may add or remove listeners (which takes effect from the next change).
+///
+/// Only real changes of state are reported: holding an open breaker open, or resetting a
+/// closed one, is not a transition. A listener may itself act on breakers (holding an
+/// opened breaker open, say) without recursing.
+///
+/// Every listener, and the breaker's own hook, gets every change whatever another one did:
+/// a panic in one is caught. The process's panic hook reports it as any panic (to stderr
+/// by default), the `tracing` feature adds an error event naming the breaker, and the
+/// call or getter that caused the change carries on as if nothing happened.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -131,7 +139,7 @@ pub(crate) fn notify_listeners(change: &StateChange) {
         .map(|(_, l)| Arc::clone(l))
         .collect();
     for listener in listeners {
-        listener(change);
+        crate::breaker::contained(&change.name, "state-change listener", || listener(change));
     }
 }
 

@@ -73,7 +73,7 @@ async fn huge_clock_jumps_are_just_elapsed_time() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_panicking_hook_reaches_the_caller_and_leaves_the_breaker_consistent() {
+async fn a_panicking_hook_is_contained_and_leaves_the_breaker_consistent() {
     let calls = Arc::new(AtomicU64::new(0));
     let c = Arc::clone(&calls);
     let b = CircuitBreaker::builder("fault-hook-panic")
@@ -88,8 +88,8 @@ async fn a_panicking_hook_reaches_the_caller_and_leaves_the_breaker_consistent()
     let b2 = b.clone();
     let task = tokio::spawn(async move { b2.call(async { Err::<(), E>(E::Down) }).await });
     assert!(
-        task.await.unwrap_err().is_panic(),
-        "the hook's panic reaches the caller"
+        matches!(task.await, Ok(Err(E::Down))),
+        "the hook's panic is contained: the caller gets its own result"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // The transition was complete before the hook ran.
@@ -197,4 +197,164 @@ async fn thousands_of_tasks_with_random_outcomes_and_cancellations() {
         c.total_successes + c.total_failures + c.total_ignored,
         "{c:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_while_a_sibling_panics_records_nothing() {
+    let b = CircuitBreaker::builder("fault-sibling-panic")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .build()
+        .unwrap();
+    let b2 = b.clone();
+    let task = tokio::spawn(async move {
+        let price = b2.call(pending::<Result<(), E>>());
+        let stock = async {
+            tokio::task::yield_now().await;
+            panic!("a sibling future panics");
+        };
+        tokio::join!(price, stock)
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(b.state(), State::Closed, "the dropped call is no failure");
+    assert_eq!(b.counts().total_failures, 0);
+    assert_eq!(b.counts().requests, 0, "its admission was taken back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_panics_in_its_own_poll_still_counts_as_a_failure() {
+    let b = CircuitBreaker::builder("fault-own-panic")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .build()
+        .unwrap();
+    let b2 = b.clone();
+    let task = tokio::spawn(async move {
+        b2.call(async {
+            tokio::task::yield_now().await;
+            panic!("the call itself panics");
+            #[allow(unreachable_code)]
+            Ok::<(), E>(())
+        })
+        .await
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(b.state(), State::Open);
+}
+
+/// Tries for a probe slot while the probe body that holds it is being dropped.
+struct TriesForASlotOnDrop {
+    breaker: CircuitBreaker,
+    admitted_during_drop: Arc<AtomicU64>,
+}
+
+impl Drop for TriesForASlotOnDrop {
+    fn drop(&mut self) {
+        if self.breaker.try_acquire().is_ok() {
+            self.admitted_during_drop.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_probe_frees_its_slot_only_after_its_body_is_dropped() {
+    let b = CircuitBreaker::builder("fault-probe-drop-order")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(1))
+        .max_requests(1)
+        .build()
+        .unwrap();
+    let _ = b.call(async { Err::<(), E>(E::Down) }).await;
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(b.state(), State::HalfOpen);
+    let admitted_during_drop = Arc::new(AtomicU64::new(0));
+    let guard = TriesForASlotOnDrop {
+        breaker: b.clone(),
+        admitted_during_drop: Arc::clone(&admitted_during_drop),
+    };
+    let probe = b.call(async move {
+        let _guard = guard;
+        pending::<Result<(), E>>().await
+    });
+    let probe = async move {
+        tokio::select! {
+            biased;
+            r = probe => Some(r),
+            () = tokio::task::yield_now() => None,
+        }
+    };
+    assert!(probe.await.is_none(), "the probe was cancelled");
+    assert_eq!(
+        admitted_during_drop.load(Ordering::SeqCst),
+        0,
+        "no second probe while the first one's body was being dropped"
+    );
+    assert!(b.try_acquire().is_ok(), "the slot came back afterwards");
+}
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+const A_YEAR: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+
+#[test]
+fn a_breaker_made_on_a_clock_that_jumped_ahead_recovers_on_a_clock_behind_it() {
+    let ahead = paused_runtime();
+    let b = ahead.block_on(async {
+        advance(A_YEAR).await;
+        let b = CircuitBreaker::builder("fault-clock-made-ahead")
+            .trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .reset_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let _ = b.call(async { Err::<(), E>(E::Down) }).await;
+        assert_eq!(b.state(), State::Open);
+        b
+    });
+    // Another runtime, paused a year behind the first.
+    let behind = paused_runtime();
+    behind.block_on(async {
+        assert_eq!(b.state(), State::Open);
+        assert!(b.retry_after().unwrap() <= Duration::from_secs(30));
+        advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            b.state(),
+            State::HalfOpen,
+            "open for its period, not a year"
+        );
+        assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+        assert_eq!(b.state(), State::Closed);
+    });
+}
+
+#[test]
+fn a_breaker_tripped_on_a_clock_ahead_recovers_on_a_clock_behind_it() {
+    let behind = paused_runtime();
+    let b = behind.block_on(async {
+        CircuitBreaker::builder("fault-clock-tripped-ahead")
+            .trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .reset_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    });
+    let ahead = paused_runtime();
+    ahead.block_on(async {
+        advance(A_YEAR).await;
+        let _ = b.call(async { Err::<(), E>(E::Down) }).await;
+        assert_eq!(b.state(), State::Open);
+    });
+    behind.block_on(async {
+        assert_eq!(b.state(), State::Open);
+        advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            b.state(),
+            State::HalfOpen,
+            "open for its period, not a year"
+        );
+        assert!(b.call(async { Ok::<(), E>(()) }).await.is_ok());
+        assert_eq!(b.state(), State::Closed);
+    });
 }
