@@ -42,6 +42,8 @@ pub use breaker_runtime::DEFAULT_MAX_KEYS;
 pub use breaker_runtime::HttpClassifier;
 #[cfg(feature = "reqwest-middleware")]
 pub use breaker_runtime::reqwest;
+#[cfg(feature = "tower")]
+pub use breaker_runtime::tower;
 pub use breaker_runtime::{
     BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, KeyedBreakers, Name, Outcome,
     Permit, Settings, Snapshot, State, StateChange, TripPolicy, registry,

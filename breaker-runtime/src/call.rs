@@ -12,6 +12,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::breaker::Core;
 use crate::observe::Finished;
+use crate::permit::CoreRef;
 use crate::{BreakerError, Outcome, Permit};
 
 pin_project_lite::pin_project! {
@@ -28,7 +29,7 @@ pin_project_lite::pin_project! {
         // when dropped, even while another future unwinds: only a panic inside this call's
         // own poll is its failure.
         permit: Option<Permit<'a>>,
-        core: &'a Core,
+        core: CoreRef<'a>,
         // Turns a rejection or a timeout into the call's output.
         error: M,
         // Whether the first poll happened (the timer check, and admission unless a permit
@@ -80,7 +81,7 @@ impl<'a, F, C, M> Call<'a, F, C, M> {
     /// A call that asks for admission when first polled, or that runs under `permit`.
     #[inline]
     pub(crate) fn new(
-        core: &'a Core,
+        core: CoreRef<'a>,
         permit: Option<Permit<'a>>,
         fut: F,
         classify: C,
@@ -92,27 +93,55 @@ impl<'a, F, C, M> Call<'a, F, C, M> {
             fut,
             sleep: None,
             permit,
-            core,
             error,
             started: false,
             classify: Some(classify),
-            deadline: if admitted { deadline(core) } else { None },
+            deadline: if admitted { deadline(&core) } else { None },
+            core,
         }
+    }
+}
+
+/// How a call's output counts: any `FnOnce(&Output) -> Outcome`, or an integration's own
+/// classifier type (a named type keeps the integration's future nameable).
+pub(crate) trait Judge<T> {
+    /// The outcome of `output`.
+    fn judge(self, output: &T) -> Outcome;
+}
+
+impl<T, C: FnOnce(&T) -> Outcome> Judge<T> for C {
+    #[inline]
+    fn judge(self, output: &T) -> Outcome {
+        self(output)
+    }
+}
+
+/// How a rejection or a timeout becomes a call's output: any `Fn(BreakerError) -> Output`,
+/// or an integration's own converter type.
+pub(crate) trait Convert<T> {
+    /// `error` as the call's output.
+    fn convert(&self, error: BreakerError) -> T;
+}
+
+impl<T, M: Fn(BreakerError) -> T> Convert<T> for M {
+    #[inline]
+    fn convert(&self, error: BreakerError) -> T {
+        self(error)
     }
 }
 
 impl<F, C, M> Future for Call<'_, F, C, M>
 where
     F: Future,
-    C: FnOnce(&F::Output) -> Outcome,
-    M: Fn(BreakerError) -> F::Output,
+    C: Judge<F::Output>,
+    M: Convert<F::Output>,
 {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        let core: &Core = this.core;
+        let core: &CoreRef<'_> = this.core;
         if !*this.started {
             *this.started = true;
             if let Some(timeout) = core.settings.timeout
@@ -120,7 +149,7 @@ where
             {
                 // A permit given to `run` is handed back: the call never ran.
                 drop(this.permit.take());
-                return Poll::Ready((this.error)(BreakerError::NoTimer {
+                return Poll::Ready(this.error.convert(BreakerError::NoTimer {
                     name: core.name.clone(),
                     timeout,
                 }));
@@ -128,11 +157,12 @@ where
             if this.permit.is_none() {
                 match core.acquire(|| core.now()) {
                     Ok((generation, state)) => {
-                        *this.permit = Some(Permit::new(core, generation, state).quiet_on_panic());
+                        *this.permit =
+                            Some(Permit::new(core.clone(), generation, state).quiet_on_panic());
                         *this.deadline = deadline(core);
                     }
                     Err(rejection) => {
-                        return Poll::Ready((this.error)(core.reject(rejection)));
+                        return Poll::Ready(this.error.convert(core.reject(rejection)));
                     }
                 }
             }
@@ -147,7 +177,7 @@ where
         match this.fut.poll(cx) {
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
-                let outcome = classify(&result);
+                let outcome = classify.judge(&result);
                 permit.record(outcome);
                 Poll::Ready(result)
             }
@@ -163,7 +193,7 @@ where
                         let after = core.settings.timeout.unwrap_or_default();
                         #[cfg(feature = "tracing")]
                         crate::observe::Observer::timed_out(&core.name, after);
-                        return Poll::Ready((this.error)(BreakerError::Timeout {
+                        return Poll::Ready(this.error.convert(BreakerError::Timeout {
                             name: core.name.clone(),
                             after,
                         }));

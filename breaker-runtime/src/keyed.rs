@@ -173,6 +173,19 @@ where
             entry.last_used.store(tick, Ordering::Relaxed);
             return entry.breaker.clone();
         }
+        self.make(key.to_owned(), tick)
+    }
+
+    /// The breaker of `key`, like [`get`](Self::get), taking the key by value: a key made
+    /// per request (a key function's result, say) moves into the set when its breaker is
+    /// made, and needs no `Clone`.
+    pub fn lookup(&self, key: K) -> CircuitBreaker {
+        let inner = &*self.inner;
+        let tick = inner.clock.fetch_add(1, Ordering::Relaxed);
+        if let Some(entry) = inner.map.pin().get(&key) {
+            entry.last_used.store(tick, Ordering::Relaxed);
+            return entry.breaker.clone();
+        }
         self.make(key, tick)
     }
 
@@ -192,16 +205,12 @@ where
     }
 
     #[cold]
-    fn make<Q>(&self, key: &Q, tick: u64) -> CircuitBreaker
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
-    {
+    fn make(&self, key: K, tick: u64) -> CircuitBreaker {
         let inner = &*self.inner;
         let _grow = inner.grow.lock().unwrap_or_else(PoisonError::into_inner);
         let map = inner.map.pin();
         // Another caller may have made it while this one waited for the lock.
-        if let Some(entry) = map.get(key) {
+        if let Some(entry) = map.get(&key) {
             entry.last_used.store(tick, Ordering::Relaxed);
             return entry.breaker.clone();
         }
@@ -219,7 +228,6 @@ where
                 None => return self.overflow(),
             }
         }
-        let key = key.to_owned();
         let name = Name::from(format!("{}[{key}]", inner.template.name));
         let Ok(breaker) = inner.template.clone().named(name).build() else {
             // The template was checked when the set was made; a name cannot be refused.

@@ -123,6 +123,9 @@ pub mod reqwest;
 mod serde_impl;
 mod state;
 mod sync;
+#[cfg(feature = "tower")]
+#[path = "integrations/tower.rs"]
+pub mod tower;
 
 pub use breaker::CircuitBreaker;
 pub use builder::{BuildError, Builder, Settings};

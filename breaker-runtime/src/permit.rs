@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::breaker::Core;
 use crate::call::Call;
@@ -37,7 +39,7 @@ use crate::{BreakerError, Outcome, State};
 /// ```
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit<'a> {
-    core: &'a Core,
+    core: CoreRef<'a>,
     generation: u64,
     state: State,
     armed: bool,
@@ -49,7 +51,7 @@ pub struct Permit<'a> {
 
 impl<'a> Permit<'a> {
     #[inline]
-    pub(crate) fn new(core: &'a Core, generation: u64, state: State) -> Permit<'a> {
+    pub(crate) fn new(core: CoreRef<'a>, generation: u64, state: State) -> Permit<'a> {
         Permit {
             core,
             generation,
@@ -59,6 +61,12 @@ impl<'a> Permit<'a> {
             #[cfg(feature = "metrics")]
             started: tokio::time::Instant::now(),
         }
+    }
+
+    /// How this permit reaches its breaker, for a call future that runs under it.
+    #[inline]
+    pub(crate) fn core_ref(&self) -> CoreRef<'a> {
+        self.core.clone()
     }
 
     /// This permit, recording nothing when dropped during a panic (a call future arms it
@@ -101,7 +109,7 @@ impl<'a> Permit<'a> {
         self.armed = false;
         #[cfg(feature = "metrics")]
         self.core.observer.finished(how, self.started);
-        let core = self.core;
+        let core = &*self.core;
         core.record(self.generation, outcome, || core.now());
     }
 
@@ -143,8 +151,9 @@ impl<'a> Permit<'a> {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        let core = self.core;
-        Call::new(core, Some(self), fut, classify, |e| Err(E::from(e)))
+        Call::new(self.core.clone(), Some(self), fut, classify, |e| {
+            Err(E::from(e))
+        })
     }
 
     /// Like [`run_with`](Self::run_with) for a future of any output: `error` turns a
@@ -161,8 +170,7 @@ impl<'a> Permit<'a> {
         C: FnOnce(&F::Output) -> Outcome,
         M: Fn(BreakerError) -> F::Output,
     {
-        let core = self.core;
-        Call::new(core, Some(self), fut, classify, error)
+        Call::new(self.core.clone(), Some(self), fut, classify, error)
     }
 }
 
@@ -178,6 +186,29 @@ impl Drop for Permit<'_> {
                 .record(self.generation, Outcome::Failure, || self.core.now());
         } else {
             self.core.cancel(self.generation);
+        }
+    }
+}
+
+/// How a permit or a call reaches its breaker: borrowed from a [`CircuitBreaker`] for calls
+/// that live within the borrow, or sharing it for calls that must own what they use
+/// ([`CircuitBreaker::try_acquire_owned`](crate::CircuitBreaker::try_acquire_owned)).
+///
+/// [`CircuitBreaker`]: crate::CircuitBreaker
+#[derive(Clone)]
+pub(crate) enum CoreRef<'a> {
+    Borrowed(&'a Core),
+    Shared(Arc<Core>),
+}
+
+impl Deref for CoreRef<'_> {
+    type Target = Core;
+
+    #[inline]
+    fn deref(&self) -> &Core {
+        match self {
+            CoreRef::Borrowed(core) => core,
+            CoreRef::Shared(core) => core,
         }
     }
 }
