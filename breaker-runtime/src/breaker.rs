@@ -644,14 +644,16 @@ impl CircuitBreaker {
     /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
     #[inline]
     pub fn try_acquire_owned(&self) -> Result<Permit<'static>, BreakerError> {
-        match self.core.acquire(|| self.core.now()) {
-            Ok((generation, state)) => Ok(Permit::new(
-                CoreRef::Shared(Arc::clone(&self.core)),
-                generation,
-                state,
-            )),
-            Err(rejection) => Err(self.core.reject(rejection)),
-        }
+        self.clone().into_permit()
+    }
+
+    /// [`try_acquire_owned`](Self::try_acquire_owned) with this handle's reference count
+    /// moved into the permit.
+    #[inline]
+    pub(crate) fn into_permit(self) -> Result<Permit<'static>, BreakerError> {
+        let mut permit = Permit::waiting(CoreRef::Shared(self.core));
+        permit.admit()?;
+        Ok(permit)
     }
 
     /// Runs `fut` through the breaker: rejected at once when open, raced against the
@@ -670,9 +672,12 @@ impl CircuitBreaker {
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
     {
-        Call::new(CoreRef::Borrowed(&self.core), None, fut, Outcome::of, |e| {
-            Err(E::from(e))
-        })
+        Call::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            Outcome::of,
+            |e| Err(E::from(e)),
+        )
     }
 
     /// Like [`call`](Self::call), with a custom classification of the result.
@@ -685,9 +690,12 @@ impl CircuitBreaker {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        Call::new(CoreRef::Borrowed(&self.core), None, fut, classify, |e| {
-            Err(E::from(e))
-        })
+        Call::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            classify,
+            |e| Err(E::from(e)),
+        )
     }
 }
 

@@ -39,14 +39,16 @@ use crate::{BreakerError, Outcome, State};
 /// ```
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit<'a> {
-    core: CoreRef<'a>,
+    pub(crate) core: CoreRef<'a>,
     generation: u64,
     state: State,
+    /// Whether the permit holds an admission (to record, or to give back when dropped). A
+    /// call future holds an unarmed permit until its first poll admits it.
     armed: bool,
     /// Whether being dropped while the thread panics records a failure.
     pub(crate) fail_on_panic: bool,
     #[cfg(feature = "metrics")]
-    started: tokio::time::Instant,
+    started: Option<tokio::time::Instant>,
 }
 
 impl<'a> Permit<'a> {
@@ -59,22 +61,56 @@ impl<'a> Permit<'a> {
             armed: true,
             fail_on_panic: true,
             #[cfg(feature = "metrics")]
-            started: tokio::time::Instant::now(),
+            started: Some(tokio::time::Instant::now()),
         }
     }
 
-    /// How this permit reaches its breaker, for a call future that runs under it.
+    /// A permit that holds no admission yet, for a call admitted at its first poll.
     #[inline]
-    pub(crate) fn core_ref(&self) -> CoreRef<'a> {
-        self.core.clone()
+    pub(crate) fn waiting(core: CoreRef<'a>) -> Permit<'a> {
+        Permit {
+            core,
+            generation: 0,
+            state: State::Closed,
+            armed: false,
+            fail_on_panic: false,
+            #[cfg(feature = "metrics")]
+            started: None,
+        }
     }
 
-    /// This permit, recording nothing when dropped during a panic (a call future arms it
-    /// only around its own poll).
+    /// Asks the breaker to admit the call this waiting permit stands for.
     #[inline]
-    pub(crate) fn quiet_on_panic(mut self) -> Permit<'a> {
-        self.fail_on_panic = false;
-        self
+    pub(crate) fn admit(&mut self) -> Result<(), BreakerError> {
+        let core = &*self.core;
+        match core.acquire(|| core.now()) {
+            Ok((generation, state)) => {
+                self.generation = generation;
+                self.state = state;
+                self.armed = true;
+                #[cfg(feature = "metrics")]
+                {
+                    self.started = Some(tokio::time::Instant::now());
+                }
+                Ok(())
+            }
+            Err(rejection) => Err(core.reject(rejection)),
+        }
+    }
+
+    /// Whether the permit holds an admission.
+    #[inline]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Gives the admission back, recording nothing (as dropping the permit does).
+    #[inline]
+    pub(crate) fn give_back(&mut self) {
+        if self.armed {
+            self.armed = false;
+            self.core.cancel(self.generation);
+        }
     }
 
     /// The state the breaker was in when it admitted this call: `Closed`, or `HalfOpen`
@@ -94,21 +130,19 @@ impl<'a> Permit<'a> {
 
     /// Records the call's outcome.
     #[inline]
-    pub fn record(self, outcome: Outcome) {
-        let how = match outcome {
-            Outcome::Success => Finished::Success,
-            Outcome::Failure => Finished::Failure,
-            Outcome::Ignored => Finished::Ignored,
-        };
-        self.finish(outcome, how);
+    pub fn record(mut self, outcome: Outcome) {
+        self.finish(outcome, Finished::from(outcome));
     }
 
+    /// Records the outcome of the admitted call; the permit holds nothing afterwards.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     #[inline]
-    pub(crate) fn finish(mut self, outcome: Outcome, how: Finished) {
+    pub(crate) fn finish(&mut self, outcome: Outcome, how: Finished) {
         self.armed = false;
         #[cfg(feature = "metrics")]
-        self.core.observer.finished(how, self.started);
+        if let Some(started) = self.started {
+            self.core.observer.finished(how, started);
+        }
         let core = &*self.core;
         core.record(self.generation, outcome, || core.now());
     }
@@ -151,9 +185,7 @@ impl<'a> Permit<'a> {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        Call::new(self.core.clone(), Some(self), fut, classify, |e| {
-            Err(E::from(e))
-        })
+        Call::new(self, fut, classify, |e| Err(E::from(e)))
     }
 
     /// Like [`run_with`](Self::run_with) for a future of any output: `error` turns a
@@ -170,7 +202,7 @@ impl<'a> Permit<'a> {
         C: FnOnce(&F::Output) -> Outcome,
         M: Fn(BreakerError) -> F::Output,
     {
-        Call::new(self.core.clone(), Some(self), fut, classify, error)
+        Call::new(self, fut, classify, error)
     }
 }
 
@@ -180,12 +212,9 @@ impl Drop for Permit<'_> {
             return;
         }
         if self.fail_on_panic && std::thread::panicking() {
-            #[cfg(feature = "metrics")]
-            self.core.observer.finished(Finished::Failure, self.started);
-            self.core
-                .record(self.generation, Outcome::Failure, || self.core.now());
+            self.finish(Outcome::Failure, Finished::Failure);
         } else {
-            self.core.cancel(self.generation);
+            self.give_back();
         }
     }
 }

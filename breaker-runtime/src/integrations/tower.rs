@@ -10,7 +10,7 @@
 //! # fn main() -> Result<(), breaker_runtime::BuildError> {
 //! # let http_client = tower_service_fn();
 //! // One breaker per host, HTTP statuses classified (5xx and 429 fail).
-//! let hosts = KeyedBreakers::new(
+//! let hosts: KeyedBreakers<String> = KeyedBreakers::new(
 //!     CircuitBreaker::builder("upstream")
 //!         .timeout(Duration::from_secs(2))
 //!         .trip_policy(TripPolicy::ConsecutiveFailures(5)),
@@ -246,13 +246,11 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let breaker = self.select.select(&req);
-        match breaker.try_acquire_owned() {
+        match self.select.select(&req).into_permit() {
             Ok(permit) => ResponseFuture {
                 kind: Kind::Admitted {
                     call: Call::new(
-                        permit.core_ref(),
-                        Some(permit),
+                        permit,
                         Inner {
                             fut: self.inner.call(req),
                         },
