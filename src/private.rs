@@ -4,14 +4,13 @@
 //! The expansion of an annotated function calls, in order:
 //! [`Probe::__breaker_select`] (which also checks the return type), [`own`] or
 //! [`shared`] once to create the breaker, then [`run`] / [`run_with`] for an admitted
-//! call, or [`fallback`] when the breaker rejects it.
+//! call, or [`fallback`] (inside [`nested_fallback`]) when the breaker rejects it.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-pub use breaker_runtime::registry::shared;
 pub use breaker_runtime::{
     BreakerError, BuildError, Builder, CircuitBreaker, Name, Outcome, Permit, TripPolicy,
 };
@@ -21,8 +20,9 @@ pub use once_cell::sync::OnceCell;
 pub type Slot = OnceCell<Result<CircuitBreaker, BreakerError>>;
 
 /// Builds the breaker of a function with a default name. A default-named breaker belongs
-/// to its function alone: if the name is taken (two `impl` blocks of one generic type, say),
-/// `#2`, `#3`, ... is appended until it is free.
+/// to its function alone ([`Builder::build`]): it is never shared, even with a function that
+/// takes its name explicitly, and two functions with one default name (two `impl` blocks of
+/// one generic type, say) get a breaker each.
 ///
 /// # Errors
 /// [`BreakerError::Misconfigured`] when a setting given as an expression is invalid.
@@ -30,24 +30,33 @@ pub fn own(
     name: impl Into<Name>,
     make: impl Fn(Name) -> Builder,
 ) -> Result<CircuitBreaker, BreakerError> {
-    let first: Name = name.into();
-    let mut name = first.clone();
-    let mut n: u64 = 1;
-    loop {
-        match make(name.clone()).build() {
-            Ok(breaker) => return Ok(breaker),
-            Err(BuildError::NameTaken { .. }) => {
-                n += 1;
-                name = Name::from(format!("{first}#{n}"));
-            }
-            Err(e) => {
-                return Err(BreakerError::Misconfigured {
-                    name,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
+    let name: Name = name.into();
+    make(name.clone())
+        .build()
+        .map_err(|e| misconfigured(name, &e))
+}
+
+/// Gets or creates the breaker of a function with an explicit `name`
+/// ([`Builder::build_shared`]): every function naming it shares one breaker, provided they
+/// configure it the same (settings, hook, trip function and classifier).
+///
+/// # Errors
+/// [`BreakerError::Misconfigured`] for an invalid setting, or a breaker of that name
+/// configured differently.
+pub fn shared(builder: Builder) -> Result<CircuitBreaker, BreakerError> {
+    let name = builder.name().clone();
+    builder.build_shared().map_err(|e| misconfigured(name, &e))
+}
+
+fn misconfigured(name: Name, error: &BuildError) -> BreakerError {
+    let reason = match error {
+        BuildError::Conflict { setting, .. } => format!(
+            "another function or breaker with this name sets {setting} differently; \
+             give them the same settings, or different names"
+        ),
+        other => other.to_string(),
+    };
+    BreakerError::Misconfigured { name, reason }
 }
 
 /// The default name of a method's breaker: `Self`'s type path without generic arguments,
@@ -206,6 +215,45 @@ where
     F::Output: Same<R>,
 {
     call.await.same()
+}
+
+/// How deeply fallbacks may nest within one poll on one thread before
+/// [`nested_fallback`] stops running them.
+pub const FALLBACK_DEPTH: u32 = 16;
+
+thread_local! {
+    static FALLBACKS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a rejected call's fallback, unless it would be nested [`FALLBACK_DEPTH`] fallbacks
+/// deep within one poll (a fallback that calls its own protected function again while the
+/// breaker is open recurses so): then the rejection is returned as the function's error
+/// instead, and the recursion ends rather than overflowing the stack.
+pub async fn nested_fallback<R, F>(kind: Kind<R>, rejected: BreakerError, fallback: F) -> R
+where
+    F: Future<Output = R>,
+{
+    /// Restores the depth when the poll ends, even by a panic.
+    struct Depth(u32);
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            FALLBACKS.set(self.0);
+        }
+    }
+    let mut fallback = std::pin::pin!(fallback);
+    let mut rejected = Some(rejected);
+    std::future::poll_fn(|cx| {
+        let depth = FALLBACKS.get();
+        if let Some(rejected) = rejected.take()
+            && depth >= FALLBACK_DEPTH
+        {
+            return std::task::Poll::Ready(kind.error(rejected));
+        }
+        FALLBACKS.set(depth + 1);
+        let _restore = Depth(depth);
+        fallback.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// `Self` and `R` are one type.

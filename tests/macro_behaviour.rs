@@ -395,12 +395,125 @@ async fn default_names_come_from_the_module_the_type_and_the_function() {
     Shelf("x").size().await.unwrap();
     assert_eq!(counts("macro_behaviour::Shelf::size").total_successes, 2);
 
-    // Two functions whose default names collide still get a breaker each.
+    // Two functions whose default names collide still get a breaker each, under that name.
     Twin(1_u8).get().await.unwrap();
     Twin(2_u16).get().await.unwrap();
     Twin(3_u16).get().await.unwrap();
-    assert_eq!(counts("macro_behaviour::Twin::get").total_successes, 1);
-    assert_eq!(counts("macro_behaviour::Twin::get#2").total_successes, 2);
+    let mut twins: Vec<u64> = registry::snapshot()
+        .iter()
+        .filter(|s| s.name == "macro_behaviour::Twin::get")
+        .map(|s| s.counts.total_successes)
+        .collect();
+    twins.sort_unstable();
+    assert_eq!(twins, [1, 2]);
+}
+
+// A default name belongs to its function alone; an explicit name is shared only with other
+// explicit uses of it. So an explicit name equal to another function's default name never
+// joins that function's breaker, whichever runs first.
+
+#[circuit_breaker(consecutive_failures = 1)]
+async fn default_named_first(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[circuit_breaker(
+    name = "macro_behaviour::default_named_first",
+    consecutive_failures = 1
+)]
+async fn explicit_named_second() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[circuit_breaker(consecutive_failures = 1)]
+async fn default_named_second(fail: bool) -> Result<(), TestError> {
+    if fail { Err(TestError::Down) } else { Ok(()) }
+}
+
+#[circuit_breaker(
+    name = "macro_behaviour::default_named_second",
+    consecutive_failures = 1
+)]
+async fn explicit_named_first() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_explicit_name_equal_to_a_default_name_is_its_own_breaker_in_both_orders() {
+    // The default-named function runs first.
+    assert!(default_named_first(true).await.is_err());
+    assert!(matches!(
+        default_named_first(false).await,
+        Err(TestError::Breaker(BreakerError::Open { .. }))
+    ));
+    explicit_named_second().await.unwrap();
+    // The explicitly named function runs first.
+    explicit_named_first().await.unwrap();
+    assert!(default_named_second(true).await.is_err());
+    assert!(matches!(
+        default_named_second(false).await,
+        Err(TestError::Breaker(BreakerError::Open { .. }))
+    ));
+    explicit_named_first().await.unwrap();
+    for name in [
+        "macro_behaviour::default_named_first",
+        "macro_behaviour::default_named_second",
+    ] {
+        let listed = registry::snapshot()
+            .iter()
+            .filter(|s| s.name == name)
+            .count();
+        assert_eq!(listed, 2, "{name}");
+        assert_eq!(state(name), State::Closed, "`get` finds the shared one");
+    }
+}
+
+fn hook_one(_: &str, _: State, _: State) {}
+fn hook_two(_: &str, _: State, _: State) {}
+
+#[circuit_breaker(name = "behaviour::hooks_differ", on_state_change = hook_one)]
+async fn hooked_once() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[circuit_breaker(name = "behaviour::hooks_differ", on_state_change = hook_two)]
+async fn hooked_otherwise() -> Result<(), TestError> {
+    Ok(())
+}
+
+fn lenient(result: &Result<(), TestError>) -> Outcome {
+    match result {
+        Err(TestError::NotFound) => Outcome::Ignored,
+        other => Outcome::of(other),
+    }
+}
+
+#[circuit_breaker(name = "behaviour::classifiers_differ", classify = lenient)]
+async fn classified_leniently() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[circuit_breaker(name = "behaviour::classifiers_differ")]
+async fn classified_by_default() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_name_with_a_different_hook_or_classifier_is_misconfigured() {
+    hooked_once().await.unwrap();
+    match hooked_otherwise().await {
+        Err(TestError::Breaker(BreakerError::Misconfigured { reason, .. })) => {
+            assert!(reason.contains("on_state_change hook"), "{reason}");
+        }
+        other => panic!("expected a misconfiguration, got {other:?}"),
+    }
+    classified_leniently().await.unwrap();
+    match classified_by_default().await {
+        Err(TestError::Breaker(BreakerError::Misconfigured { reason, .. })) => {
+            assert!(reason.contains("classify function"), "{reason}");
+        }
+        other => panic!("expected a misconfiguration, got {other:?}"),
+    }
 }
 
 // --- policies, classification, hooks ----------------------------------------------------
@@ -607,4 +720,28 @@ async fn a_panic_in_the_body_counts_as_a_failure() {
     let joined = tokio::spawn(panics(true)).await;
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(state("behaviour::panic"), State::Open);
+}
+
+#[circuit_breaker(name = "behaviour::recursive_fallback", fallback = call_again)]
+async fn recursive(depth: u32) -> Result<u32, TestError> {
+    Ok(depth)
+}
+
+/// A mistake: the fallback calls its own protected function, which is rejected again.
+async fn call_again(depth: u32) -> Result<u32, TestError> {
+    Box::pin(recursive(depth + 1)).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_calling_its_own_function_while_open_ends_with_the_rejection() {
+    assert_eq!(recursive(0).await.unwrap(), 0);
+    registry::get("behaviour::recursive_fallback")
+        .unwrap()
+        .force_open();
+    match recursive(0).await {
+        Err(TestError::Breaker(BreakerError::ForcedOpen { name })) => {
+            assert_eq!(name, "behaviour::recursive_fallback");
+        }
+        other => panic!("expected the rejection, got {other:?}"),
+    }
 }

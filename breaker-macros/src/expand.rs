@@ -314,7 +314,17 @@ fn init(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
     let settings = settings(config, private);
     let default_name = match (&config.name, cx.receiver) {
         (Some(name), _) => {
-            return quote!(#private::shared(#private::Builder::new(#name) #settings));
+            // The functions a shared breaker must agree on, beyond its settings (the
+            // hook identifies itself through `on_state_change`).
+            let trip = match &config.policy {
+                Some(Policy::Custom(path)) => Some(quote!(.trip_identity(&#path))),
+                _ => None,
+            };
+            let classify = config.classify.as_ref().map(|classify| {
+                let ret = &cx.ret;
+                quote!(.classify_identity::<#ret, _>(&#classify))
+            });
+            return quote!(#private::shared(#private::Builder::new(#name) #settings #trip #classify));
         }
         (None, false) => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
         (None, true) => {
@@ -352,11 +362,14 @@ fn on_reject(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
         ident.set_span(at);
         ident
     });
+    let fallback = quote_spanned! {at=>
+        #private::fallback::<#ret, _>(#callee(#receiver #(#args),*))
+    };
+    // Guarded against a fallback that calls its own function again while it is open.
+    let nested = &cx.private;
     (
-        quote!(_),
-        quote_spanned! {at=>
-            #private::fallback::<#ret, _>(#callee(#receiver #(#args),*)).await
-        },
+        quote!(__breaker_rejected),
+        quote!(#nested::nested_fallback(__breaker_kind, __breaker_rejected, #fallback).await),
     )
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::builder::{Builder, Hook, Settings};
+use crate::builder::{Builder, Functions, Hook, Settings};
 use crate::call::Call;
 use crate::counts::{
     self, FAILURES, IGNORED, REQUESTS, STREAK, SUCCESSES, WORDS, incremented, split_streak,
@@ -102,6 +102,7 @@ pub(crate) struct Core {
     pub(crate) name: Name,
     pub(crate) settings: Settings,
     hook: Option<Hook>,
+    pub(crate) functions: Functions,
     pub(crate) observer: Observer,
 }
 
@@ -111,6 +112,7 @@ impl Core {
             name,
             settings,
             hook,
+            functions,
         } = builder;
         Core {
             word: AtomicU64::new(Word::INITIAL.0),
@@ -123,6 +125,7 @@ impl Core {
             name,
             settings,
             hook,
+            functions,
         }
     }
 

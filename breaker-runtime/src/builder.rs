@@ -1,14 +1,41 @@
 //! Building a breaker: the settings, their validation, and the errors for bad ones.
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{CircuitBreaker, Name, State, TripPolicy};
+use crate::{CircuitBreaker, Counts, Name, Outcome, State, TripPolicy};
 
 /// The function called after every state change, with the breaker's name, the old and
 /// the new state.
 pub(crate) type Hook = Arc<dyn Fn(&str, State, State) + Send + Sync>;
+
+/// Which functions a breaker was configured with, for [`Builder::build_shared`]: each is
+/// identified by its type (every fn item and every closure has a type of its own), since
+/// function addresses are not reliable (one function can have several, two can share one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Functions {
+    hook: Option<TypeId>,
+    trip: Option<TypeId>,
+    classify: Option<TypeId>,
+}
+
+impl Functions {
+    /// The first function in which `self` and `other` differ. A trip function counts only
+    /// when both trip policies are `Custom` (otherwise the policies differ already).
+    pub(crate) fn difference(&self, other: &Functions, custom_trip: bool) -> Option<&'static str> {
+        if self.hook != other.hook {
+            Some("on_state_change hook")
+        } else if custom_trip && self.trip != other.trip {
+            Some("trip function")
+        } else if self.classify != other.classify {
+            Some("classify function")
+        } else {
+            None
+        }
+    }
+}
 
 /// The settings of a breaker, as the [`Builder`] collects them.
 #[derive(Clone, Copy, Debug)]
@@ -91,13 +118,16 @@ pub enum BuildError {
         "a circuit breaker needs a non-empty name; it appears in errors, hooks and the registry"
     )]
     EmptyName,
-    /// A live breaker already has this name.
+    /// [`Builder::build_shared`] found a live shared breaker of this name whose settings,
+    /// hook, trip function or classifier differ from the builder's.
     #[error(
-        "a circuit breaker named \"{name}\" already exists; give each breaker a unique name, or look the existing one up with `registry::get`"
+        "a shared circuit breaker named \"{name}\" already exists with a different {setting}; give both the same settings, or different names"
     )]
-    NameTaken {
+    Conflict {
         /// The name asked for.
         name: Name,
+        /// The first setting that differs, e.g. `timeout` or `on_state_change hook`.
+        setting: &'static str,
     },
     /// `max_requests` was zero.
     #[error(
@@ -154,6 +184,7 @@ pub struct Builder {
     pub(crate) name: Name,
     pub(crate) settings: Settings,
     pub(crate) hook: Option<Hook>,
+    pub(crate) functions: Functions,
 }
 
 impl Builder {
@@ -164,7 +195,14 @@ impl Builder {
             name: name.into(),
             settings: Settings::default(),
             hook: None,
+            functions: Functions::default(),
         }
+    }
+
+    /// The name the breaker will have.
+    #[must_use]
+    pub fn name(&self) -> &Name {
+        &self.name
     }
 
     /// Deadline for each admitted call. A call past it is dropped, counts as a failure and
@@ -217,18 +255,118 @@ impl Builder {
     where
         F: Fn(&str, State, State) + Send + Sync + 'static,
     {
+        self.functions.hook = Some(TypeId::of::<F>());
         self.hook = Some(Arc::new(hook));
         self
     }
 
-    /// Validates the settings, creates the breaker and registers it in the
+    /// Tells [`build_shared`](Self::build_shared) which function the
+    /// [`TripPolicy::Custom`] policy calls, so that two breakers shared by name must trip
+    /// with the same function. A `fn` pointer cannot say which function it is, so without
+    /// this any two custom policies count as the same setting. Pass the function itself
+    /// (`&my_trip`), not a pointer to it: it is told apart by its type.
+    ///
+    /// ```
+    /// use breaker_runtime::{BuildError, CircuitBreaker, Counts, TripPolicy};
+    ///
+    /// fn after_ten(c: &Counts) -> bool { c.total_failures >= 10 }
+    /// fn after_two(c: &Counts) -> bool { c.total_failures >= 2 }
+    ///
+    /// let shared = |trip: fn(&Counts) -> bool| {
+    ///     CircuitBreaker::builder("trip-identity-example").trip_policy(TripPolicy::Custom(trip))
+    /// };
+    /// let first = shared(after_ten).trip_identity(&after_ten).build_shared()?;
+    /// let err = shared(after_two).trip_identity(&after_two).build_shared().unwrap_err();
+    /// assert!(matches!(err, BuildError::Conflict { setting: "trip function", .. }));
+    /// # drop(first);
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    pub fn trip_identity<F>(mut self, _trip: &F) -> Builder
+    where
+        F: Fn(&Counts) -> bool + 'static,
+    {
+        self.functions.trip = Some(TypeId::of::<F>());
+        self
+    }
+
+    /// Tells [`build_shared`](Self::build_shared) which classifier the calls of this breaker
+    /// pass to [`call_with`](CircuitBreaker::call_with) (the breaker itself does not keep
+    /// it), so that two users of one shared breaker must classify outcomes alike. `R` is the
+    /// result type it classifies; pass the function itself (`&my_classify`): it is told apart
+    /// by its type.
+    pub fn classify_identity<R, F>(mut self, _classify: &F) -> Builder
+    where
+        F: Fn(&R) -> Outcome + 'static,
+    {
+        self.functions.classify = Some(TypeId::of::<F>());
+        self
+    }
+
+    /// Validates the settings, creates a new breaker and lists it in the
     /// [`registry`](crate::registry) under its name.
     ///
+    /// A breaker made with `build` is independent of every other, whatever its name: two
+    /// live breakers may both be called "payments" (two tests running at once, a breaker per
+    /// connection), and the registry lists both. To share one breaker by name, use
+    /// [`build_shared`](Self::build_shared).
+    ///
     /// # Errors
-    /// A [`BuildError`] for an invalid setting or a name that a live breaker already has.
+    /// A [`BuildError`] for an invalid setting.
     pub fn build(self) -> Result<CircuitBreaker, BuildError> {
         self.check()?;
-        crate::registry::insert(self)
+        Ok(crate::registry::insert(self))
+    }
+
+    /// Gets or creates the shared breaker of this name: if a live breaker made by
+    /// `build_shared` has the name, returns it (a clone sharing its state), provided its
+    /// settings are the same; otherwise creates it. Breakers made by
+    /// [`build`](Self::build) are never returned: they belong to whoever built them. A
+    /// named `#[circuit_breaker]` function gets its breaker this way.
+    ///
+    /// The same means: equal [`Settings`], the same [`on_state_change`](Self::on_state_change)
+    /// hook (the same function or closure, by its type: two closures written apart differ),
+    /// the same [`trip_identity`](Self::trip_identity) and
+    /// [`classify_identity`](Self::classify_identity). Concurrent callers get one breaker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::{BuildError, CircuitBreaker, State};
+    ///
+    /// let a = CircuitBreaker::builder("shared-example").build_shared()?;
+    /// let b = CircuitBreaker::builder("shared-example").build_shared()?;
+    /// a.force_open();
+    /// assert_eq!(b.state(), State::Open);
+    ///
+    /// let err = CircuitBreaker::builder("shared-example")
+    ///     .timeout(Duration::from_secs(1))
+    ///     .build_shared()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, BuildError::Conflict { setting: "timeout", .. }));
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`BuildError`] for an invalid setting, or [`BuildError::Conflict`] naming the first
+    /// setting in which the live shared breaker differs.
+    pub fn build_shared(self) -> Result<CircuitBreaker, BuildError> {
+        self.check()?;
+        crate::registry::shared(self)
+    }
+
+    /// The first setting or function in which a breaker built from `self` would differ
+    /// from one with `settings` and `functions`.
+    pub(crate) fn difference(
+        &self,
+        settings: &Settings,
+        functions: &Functions,
+    ) -> Option<&'static str> {
+        let custom = matches!(
+            (self.settings.trip_policy, settings.trip_policy),
+            (TripPolicy::Custom(_), TripPolicy::Custom(_))
+        );
+        settings
+            .difference(&self.settings)
+            .or_else(|| functions.difference(&self.functions, custom))
     }
 
     /// The same settings and hook under another name (keyed breakers' `name[key]`).

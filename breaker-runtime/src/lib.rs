@@ -84,7 +84,10 @@
 //!   ignored, timeout, rejected_open, rejected_half_open), `breaker_state{breaker}` (0
 //!   closed, 1 half-open, 2 open), `breaker_transitions_total{breaker, from, to}` and
 //!   `breaker_call_duration_seconds{breaker}`, through the `metrics` facade. The handles are
-//!   made when the breaker is created, so install the recorder first.
+//!   made when the breaker is created, so install the recorder first. The facade cannot
+//!   remove a series: a dropped breaker's 13 series stay in the recorder (same-named
+//!   breakers share theirs), so breakers made per tenant or per key grow it by 13 series
+//!   per distinct name; keep names bounded or let the exporter expire idle series.
 //! - `serde`: `Serialize` for [`Snapshot`] (durations in seconds).
 //!
 //! # Concurrency

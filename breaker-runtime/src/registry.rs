@@ -2,7 +2,16 @@
 //!
 //! Every breaker, made by the attribute or by hand, is listed here while it is alive. The
 //! registry holds only weak references: dropping the last clone of a hand-made breaker
-//! removes it, so programs that make a breaker per host or per tenant do not grow.
+//! removes it, so programs that make a breaker per host or per tenant keep the registry
+//! small. (With the `metrics` feature the recorder keeps each breaker's series after it is
+//! dropped; see the crate's documentation.)
+//!
+//! Names need not be unique. [`Builder::build`](crate::Builder::build) always makes a new,
+//! independent breaker, so two tests that each build a breaker called "payments" never
+//! collide; [`Builder::build_shared`](crate::Builder::build_shared) gets or creates the one
+//! *shared* breaker of a name (as a named `#[circuit_breaker]` function does). [`get`]
+//! returns the shared breaker of a name when there is one, and otherwise the oldest live
+//! breaker of that name; [`snapshot`] lists them all.
 //!
 //! ```
 //! use breaker_runtime::{registry, CircuitBreaker, State};
@@ -23,9 +32,16 @@ use std::time::Duration;
 
 use crate::breaker::Core;
 use crate::builder::{BuildError, Builder, Settings};
-use crate::{BreakerError, CircuitBreaker, Counts, Name, State, StateChange};
+use crate::{CircuitBreaker, Counts, Name, State, StateChange};
 
-type Map = HashMap<Name, Weak<Core>>;
+/// One listed breaker; a name's entries are in the order they were made.
+struct Entry {
+    core: Weak<Core>,
+    /// Made by `build_shared`: the breaker that name lookups and sharing find.
+    shared: bool,
+}
+
+type Map = HashMap<Name, Vec<Entry>>;
 
 static REGISTRY: LazyLock<Mutex<Map>> = LazyLock::new(Mutex::default);
 
@@ -143,19 +159,30 @@ pub(crate) fn notify_listeners(change: &StateChange) {
     }
 }
 
-/// The live breaker with this name, if any.
+/// The live breaker with this name, if any: the shared one (made by
+/// [`Builder::build_shared`](crate::Builder::build_shared), as named `#[circuit_breaker]`
+/// functions make theirs) when there is one, otherwise the oldest live breaker of that name.
 #[must_use]
 pub fn get(name: &str) -> Option<CircuitBreaker> {
-    let core = lock().get(name).and_then(Weak::upgrade);
+    let map = lock();
+    let entries = map.get(name)?;
+    let core = entries
+        .iter()
+        .filter(|e| e.shared)
+        .chain(entries.iter().filter(|e| !e.shared))
+        .find_map(|e| e.core.upgrade());
+    drop(map);
     core.map(|core| CircuitBreaker { core })
 }
 
-/// A snapshot of every live breaker, sorted by name.
+/// A snapshot of every live breaker, sorted by name (breakers of one name in the order they
+/// were made).
 #[must_use]
 pub fn snapshot() -> Vec<Snapshot> {
     let breakers: Vec<CircuitBreaker> = lock()
         .values()
-        .filter_map(Weak::upgrade)
+        .flatten()
+        .filter_map(|e| e.core.upgrade())
         .map(|core| CircuitBreaker { core })
         .collect();
     // The lock is released before the breakers are looked at or dropped: dropping the
@@ -169,63 +196,54 @@ pub fn snapshot() -> Vec<Snapshot> {
 /// as they drop).
 #[must_use]
 pub fn len() -> usize {
-    lock().len()
+    lock().values().map(Vec::len).sum()
 }
 
-fn register(map: &mut Map, builder: Builder) -> CircuitBreaker {
+fn register(map: &mut Map, builder: Builder, shared: bool) -> CircuitBreaker {
     let core = Arc::new(Core::new(builder));
-    map.insert(core.name.clone(), Arc::downgrade(&core));
+    map.entry(core.name.clone()).or_default().push(Entry {
+        core: Arc::downgrade(&core),
+        shared,
+    });
     CircuitBreaker { core }
 }
 
-pub(crate) fn insert(builder: Builder) -> Result<CircuitBreaker, BuildError> {
+/// Lists a new, independent breaker.
+pub(crate) fn insert(builder: Builder) -> CircuitBreaker {
+    register(&mut lock(), builder, false)
+}
+
+/// The live shared breaker of the builder's name if it is configured the same, else a new
+/// shared one. The lookup and the creation happen under one lock, so concurrent callers
+/// get one breaker.
+pub(crate) fn shared(builder: Builder) -> Result<CircuitBreaker, BuildError> {
     let mut map = lock();
-    if map.get(&builder.name).is_some_and(|w| w.strong_count() > 0) {
-        return Err(BuildError::NameTaken { name: builder.name });
+    let existing = map.get(&builder.name).and_then(|entries| {
+        entries
+            .iter()
+            .filter(|e| e.shared)
+            .find_map(|e| e.core.upgrade())
+    });
+    let Some(core) = existing else {
+        return Ok(register(&mut map, builder, true));
+    };
+    // Released before `core` may be dropped (its drop takes the lock).
+    drop(map);
+    match builder.difference(&core.settings, &core.functions) {
+        None => Ok(CircuitBreaker { core }),
+        Some(setting) => Err(BuildError::Conflict {
+            name: builder.name,
+            setting,
+        }),
     }
-    Ok(register(&mut map, builder))
 }
 
 pub(crate) fn remove(core: &Core) {
     let mut map = lock();
-    if map
-        .get(&core.name)
-        .is_some_and(|w| std::ptr::eq(w.as_ptr(), core))
-    {
-        map.remove(&core.name);
-    }
-}
-
-/// The breaker of an annotated function: the live breaker with the builder's name if its
-/// settings match, else a new one. Not a stable API; used by `#[circuit_breaker]`.
-///
-/// # Errors
-/// [`BreakerError::Misconfigured`] for invalid settings or a conflicting breaker of the
-/// same name.
-#[doc(hidden)]
-pub fn shared(builder: Builder) -> Result<CircuitBreaker, BreakerError> {
-    let misconfigured = |name: &Name, reason: String| BreakerError::Misconfigured {
-        name: name.clone(),
-        reason,
-    };
-    if let Err(e) = builder.check() {
-        return Err(misconfigured(&builder.name, e.to_string()));
-    }
-    let mut map = lock();
-    let existing = map.get(&builder.name).and_then(Weak::upgrade);
-    let Some(core) = existing else {
-        return Ok(register(&mut map, builder));
-    };
-    drop(map);
-    let existing = CircuitBreaker { core };
-    match existing.core.settings.difference(&builder.settings) {
-        None => Ok(existing),
-        Some(setting) => Err(misconfigured(
-            &builder.name,
-            format!(
-                "another function or breaker with this name sets {setting} differently; \
-                 give them the same settings, or different names"
-            ),
-        )),
+    if let Some(entries) = map.get_mut(&core.name) {
+        entries.retain(|e| !std::ptr::eq(e.core.as_ptr(), core));
+        if entries.is_empty() {
+            map.remove(&core.name);
+        }
     }
 }

@@ -551,21 +551,6 @@ async fn interval_resets_do_not_call_the_hook() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn names_are_unique_among_live_breakers() {
-    let first = build("sm-unique", |b| b);
-    let err = CircuitBreaker::builder("sm-unique").build().unwrap_err();
-    assert_eq!(
-        err,
-        BuildError::NameTaken {
-            name: "sm-unique".into()
-        }
-    );
-    assert!(err.to_string().contains("registry::get"));
-    drop(first);
-    assert!(CircuitBreaker::builder("sm-unique").build().is_ok());
-}
-
-#[tokio::test(start_paused = true)]
 async fn invalid_settings_are_errors_not_panics() {
     let err = CircuitBreaker::builder("sm-invalid")
         .max_requests(0)
