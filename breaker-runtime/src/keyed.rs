@@ -22,7 +22,8 @@ pub const DEFAULT_MAX_KEYS: usize = 1024;
 /// and metrics see each one by its name.
 ///
 /// Looking up a key that already has its breaker takes no lock and does not allocate (a
-/// lock-free map, [`papaya`]). Making a new one takes a short lock.
+/// lock-free map, [`papaya`], hashed with `foldhash`, seeded per set). Making a new one
+/// takes a short lock.
 ///
 /// **Bounded.** The set holds at most `max_keys` breakers ([`DEFAULT_MAX_KEYS`] unless
 /// [`with_max_keys`](Self::with_max_keys) says otherwise). When a new key arrives at a full
@@ -61,8 +62,10 @@ pub struct KeyedBreakers<K> {
 struct Inner<K> {
     template: Builder,
     max_keys: usize,
-    map: papaya::HashMap<K, Entry>,
-    /// Ticks once per lookup: the order in which keys were last used.
+    map: papaya::HashMap<K, Entry, foldhash::fast::RandomState>,
+    /// Ticks once per lookup: the order in which keys were last used. Read and written
+    /// without a read-modify-write, so two lookups at the same instant on two threads may
+    /// share a tick: recency is approximate at that scale, which eviction does not need.
     clock: AtomicU64,
     /// Serializes making and evicting breakers; lookups of existing keys never take it.
     grow: Mutex<()>,
@@ -121,6 +124,7 @@ where
                 // breaker is dropped (and leaves the registry) at once, not after a batch
                 // of 32 removals.
                 map: papaya::HashMap::builder()
+                    .hasher(foldhash::fast::RandomState::default())
                     .collector(seize::Collector::new().batch_size(1))
                     .build(),
                 clock: AtomicU64::new(0),
@@ -168,7 +172,7 @@ where
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let inner = &*self.inner;
-        let tick = inner.clock.fetch_add(1, Ordering::Relaxed);
+        let tick = inner.tick();
         if let Some(entry) = inner.map.pin().get(key) {
             entry.last_used.store(tick, Ordering::Relaxed);
             return entry.breaker.clone();
@@ -181,7 +185,7 @@ where
     /// made, and needs no `Clone`.
     pub fn lookup(&self, key: K) -> CircuitBreaker {
         let inner = &*self.inner;
-        let tick = inner.clock.fetch_add(1, Ordering::Relaxed);
+        let tick = inner.tick();
         if let Some(entry) = inner.map.pin().get(&key) {
             entry.last_used.store(tick, Ordering::Relaxed);
             return entry.breaker.clone();
@@ -269,6 +273,15 @@ where
                     .expect("the template was checked when the set was made")
             })
             .clone()
+    }
+}
+
+impl<K> Inner<K> {
+    #[inline]
+    fn tick(&self) -> u64 {
+        let tick = self.clock.load(Ordering::Relaxed).wrapping_add(1);
+        self.clock.store(tick, Ordering::Relaxed);
+        tick
     }
 }
 
