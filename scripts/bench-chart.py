@@ -7,7 +7,7 @@ the chart docs/benchmarks.svg.
     python3 scripts/bench-chart.py --print    # prints the tables only
 
 It reads every target/criterion/**/new/estimates.json (with the benchmark.json beside it),
-takes the median of each benchmark, and computes the ratios of issue 5's targets from those
+takes the median of each benchmark, and computes the ratios of the speed targets from those
 medians, so every number in the report comes from one run. Plain python3, no packages: the
 SVG is written by hand.
 """
@@ -125,7 +125,7 @@ def mark(ok):
 
 
 def targets_table(results):
-    """Issue 5's targets, each computed from the medians of this run."""
+    """The speed targets (BENCHMARKS.md, "Targets"), each computed from the medians of this run."""
     rows = []
 
     def faster(group, ours, peer, need, param=None):
@@ -197,7 +197,7 @@ def targets_table(results):
             detail,
             mark(None if r is None else r <= 1.0),
         ))
-    lines = ["| target (issue 5) | this run | |", "|---|---|---|"]
+    lines = ["| speed target | this run | |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines.append("")
     lines.append(

@@ -32,9 +32,11 @@
 //! get `cached_price` at once instead of piling up behind a dying dependency.
 //!
 //! The attribute is documented at [`circuit_breaker`]; the breaker itself, usable without
-//! the attribute, at [`CircuitBreaker`].
+//! the attribute, at [`CircuitBreaker`]. Every rule of the breaker (states, counts, time,
+//! cancellation, errors, operator control, the attribute) is written out in
+//! `docs/semantics.md` in the repository.
 
-#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use breaker_macros::circuit_breaker;
 pub use breaker_runtime::DEFAULT_MAX_KEYS;
@@ -52,3 +54,9 @@ pub use breaker_runtime::{
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+
+/// The README's Rust blocks, compiled and run as doctests so that its quickstart and
+/// snippets cannot drift from the crate.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -40,7 +40,8 @@
 //!
 //! # How it behaves
 //!
-//! The semantics are sony/gobreaker's. A breaker is **closed** (calls run and their
+//! The semantics are sony/gobreaker's; `docs/semantics.md` in the repository states every
+//! rule in full, and the tests cite its sections. A breaker is **closed** (calls run and their
 //! outcomes are counted), **open** (calls are rejected at once with
 //! [`BreakerError::Open`]) or **half-open** (up to `max_requests` probe calls run; one
 //! failure re-opens it, `max_requests` consecutive successes close it).
@@ -100,7 +101,7 @@
 //! applied, so only a call that sleeps inside that check while 16 million transitions
 //! happen could be miscounted.
 
-#![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod builder;
@@ -123,6 +124,7 @@ pub mod registry;
 #[path = "integrations/reqwest.rs"]
 pub mod reqwest;
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 mod serde_impl;
 mod state;
 mod sync;

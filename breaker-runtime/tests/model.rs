@@ -1,6 +1,7 @@
 //! Model-based property test: the real breaker and a small sequential reference model of
-//! SPEC §2, driven by the same random operations on tokio's paused clock, must agree on
-//! state, counts and errors after every step.
+//! the rules in docs/semantics.md ("States", "Counts and generations"), driven by the
+//! same random operations on tokio's paused clock, must agree on state, counts and errors
+//! after every step.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 // ---------------------------------------------------------------------------------------
-// The reference model: plain fields, one step at a time, written from the spec alone.
+// The reference model: plain fields, one step at a time, written from docs/semantics.md alone.
 
 #[derive(Clone, Copy, Debug)]
 enum Policy {

@@ -1,4 +1,5 @@
-//! The state machine on tokio's paused clock: every transition and rule of SPEC §2.
+//! The state machine on tokio's paused clock: every transition and rule of the sections
+//! "States", "Counts and generations", "Trip policies" and "Time" of docs/semantics.md.
 
 use std::future::pending;
 use std::sync::atomic::{AtomicBool, Ordering};

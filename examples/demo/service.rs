@@ -1,7 +1,9 @@
 //! The pricing service: a real HTTP/1 server on 127.0.0.1 (hyper), playing the phase the
 //! demo sets. A request is answered according to the phase it arrived in.
 
-use std::convert::Infallible;
+#[path = "../support/http.rs"]
+mod http;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
@@ -9,13 +11,9 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+
+use self::http::{Reply, Server};
 
 /// The script the service plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,34 +56,25 @@ struct Script {
 /// A running service. [`Service::shutdown`] stops it and closes every connection.
 #[derive(Debug)]
 pub(crate) struct Service {
-    addr: SocketAddr,
     script: Arc<Script>,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<()>,
+    server: Server,
 }
 
 impl Service {
     /// Binds an ephemeral port on 127.0.0.1 and starts serving `GET /price`.
     pub(crate) async fn start(slow_delay: Duration) -> std::io::Result<Service> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let script = Arc::new(Script {
             phase: AtomicU8::new(0),
             slow_delay,
             price: AtomicU32::new(1999),
         });
-        let (stop, stopped) = oneshot::channel();
-        let server = tokio::spawn(serve(listener, Arc::clone(&script), stopped));
-        Ok(Service {
-            addr,
-            script,
-            stop,
-            server,
-        })
+        let s = Arc::clone(&script);
+        let server = Server::start(move |req| answer(Arc::clone(&s), req)).await?;
+        Ok(Service { script, server })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {
@@ -98,46 +87,15 @@ impl Service {
 
     /// Stops accepting, aborts every open connection, and waits until all are closed.
     pub(crate) async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.server.await;
+        self.server.shutdown().await;
     }
 }
 
-async fn serve(listener: TcpListener, script: Arc<Script>, mut stopped: oneshot::Receiver<()>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    // Out of file descriptors, most likely: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let script = Arc::clone(&script);
-                let service = service_fn(move |req| answer(Arc::clone(&script), req));
-                connections.spawn(async move {
-                    // A client that hangs up mid-request is an error here; nothing to do.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    connections.shutdown().await;
-}
-
-async fn answer(
-    script: Arc<Script>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(script: Arc<Script>, req: Request<Incoming>) -> Reply {
     let reply = |status: StatusCode, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
-        Ok(response)
+        response
     };
     if req.uri().path() != "/price" {
         return reply(StatusCode::NOT_FOUND, "try GET /price\n".into());

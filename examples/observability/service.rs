@@ -13,10 +13,10 @@
 //! - [`get`], [`post`] and [`Scrape`]: the client side, to drive the shop and read its
 //!   `/metrics`.
 
+#[path = "../support/http.rs"]
+mod http;
+
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -25,16 +25,11 @@ use async_breaker::{BreakerError, CircuitBreaker, TripPolicy, registry};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
-type Reply = Response<Full<Bytes>>;
+use self::http::{Reply, Server};
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
     let mut response = Response::new(Full::new(body.into()));
@@ -64,68 +59,6 @@ pub(crate) fn install_recorder() -> Result<PrometheusHandle, BuildError> {
             &[0.001, 0.005, 0.025, 0.1, 0.5, 2.5],
         )?
         .install_recorder()
-}
-
-/// An HTTP/1 server on an ephemeral port of 127.0.0.1, stopped by [`Server::shutdown`].
-#[derive(Debug)]
-struct Server {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    async fn start<H, F>(handler: H) -> std::io::Result<Server>
-    where
-        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Reply> + Send + 'static,
-    {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, handler, stopped));
-        Ok(Server { addr, stop, task })
-    }
-
-    /// Stops accepting, closes every open connection and waits until all are closed.
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
-}
-
-async fn serve<H, F>(listener: TcpListener, handler: H, mut stopped: oneshot::Receiver<()>)
-where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Reply> + Send + 'static,
-{
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    // Out of file descriptors, most likely: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let handler = handler.clone();
-                let service = service_fn(move |req| {
-                    let answer = handler(req);
-                    async move { Ok::<_, Infallible>(answer.await) }
-                });
-                connections.spawn(async move {
-                    // A client that hangs up mid-request is an error here; nothing to do.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    connections.shutdown().await;
 }
 
 /// A flaky upstream service: `GET /{anything}` answers 200 with a small body, or 503
@@ -164,7 +97,7 @@ impl Dependency {
 
     /// The base URL, e.g. `http://127.0.0.1:40123`.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.server.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// Fails every request from now on (`true`), or answers again (`false`).
@@ -282,7 +215,7 @@ impl App {
 
     /// The base URL, e.g. `http://127.0.0.1:40124`.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.server.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The breaker in front of the pricing dependency.
