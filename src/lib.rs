@@ -39,9 +39,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use breaker_macros::circuit_breaker;
+pub use breaker_runtime::DEFAULT_MAX_KEYS;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub use breaker_runtime::HttpClassifier;
+#[cfg(feature = "reqwest-middleware")]
+pub use breaker_runtime::reqwest;
+#[cfg(feature = "tower")]
+pub use breaker_runtime::tower;
 pub use breaker_runtime::{
-    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, Name, Outcome, Permit,
-    Settings, Snapshot, State, StateChange, TripPolicy, registry,
+    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, KeyedBreakers, Name, Outcome,
+    Permit, Settings, Snapshot, State, StateChange, TripPolicy, registry,
 };
 
 #[doc(hidden)]

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use allocation_counter::measure;
 use async_breaker::{
-    BreakerError, CircuitBreaker, Outcome, State, TripPolicy, circuit_breaker, registry,
+    BreakerError, CircuitBreaker, KeyedBreakers, Outcome, State, TripPolicy, circuit_breaker,
+    registry,
 };
 
 #[path = "support/alloc.rs"]
@@ -470,4 +471,23 @@ fn the_counter_sees_a_peer_that_grows_per_transition() {
         "recloser kept {} bytes over 1,000 cycles",
         info.bytes_current
     );
+}
+
+#[test]
+fn keyed_lookups_of_an_existing_key_do_not_allocate() {
+    let rt = runtime();
+    let _inside = rt.enter();
+    let hosts: KeyedBreakers<String> =
+        KeyedBreakers::new(CircuitBreaker::builder("alloc.keyed")).expect("valid");
+    let keys = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"];
+    for key in keys {
+        drop(hosts.get(key)); // made (and allocated) here, once
+    }
+    let info = allocations_of(&rt, |i| {
+        let key = keys[(i % 3) as usize];
+        let hosts = &hosts;
+        async move { hosts.call(key, works(i)).await }
+    });
+    assert_eq!(hosts.len(), 3);
+    assert_no_allocation("keyed lookup and call", info);
 }

@@ -26,6 +26,7 @@ use crate::counts::{
     streak_after,
 };
 use crate::observe::{Cause, Observer, StateChange};
+use crate::permit::CoreRef;
 use crate::state::Word;
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::{BreakerError, Counts, Name, Outcome, Permit, State};
@@ -629,9 +630,34 @@ impl CircuitBreaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
         match self.core.acquire(|| self.core.now()) {
-            Ok((generation, state)) => Ok(Permit::new(&self.core, generation, state)),
+            Ok((generation, state)) => Ok(Permit::new(
+                CoreRef::Borrowed(&self.core),
+                generation,
+                state,
+            )),
             Err(rejection) => Err(self.core.reject(rejection)),
         }
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), for a call that must own what it uses: the
+    /// permit shares the breaker (one reference count) instead of borrowing it, so it and
+    /// the future of its [`run`](Permit::run) are `'static` and can move into a spawned
+    /// task or a `tower` response future.
+    ///
+    /// # Errors
+    /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
+    #[inline]
+    pub fn try_acquire_owned(&self) -> Result<Permit<'static>, BreakerError> {
+        self.clone().into_permit()
+    }
+
+    /// [`try_acquire_owned`](Self::try_acquire_owned) with this handle's reference count
+    /// moved into the permit.
+    #[inline]
+    pub(crate) fn into_permit(self) -> Result<Permit<'static>, BreakerError> {
+        let mut permit = Permit::waiting(CoreRef::Shared(self.core));
+        permit.admit()?;
+        Ok(permit)
     }
 
     /// Runs `fut` through the breaker: rejected at once when open, raced against the
@@ -652,7 +678,12 @@ impl CircuitBreaker {
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
     {
-        Call::new(&self.core, None, fut, Outcome::of, |e| Err(E::from(e)))
+        Call::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            Outcome::of,
+            |e| Err(E::from(e)),
+        )
     }
 
     /// Like [`call`](Self::call), with a custom classification of the result.
@@ -665,7 +696,12 @@ impl CircuitBreaker {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        Call::new(&self.core, None, fut, classify, |e| Err(E::from(e)))
+        Call::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            classify,
+            |e| Err(E::from(e)),
+        )
     }
 }
 

@@ -148,6 +148,11 @@ pub enum BuildError {
     /// `min_requests` of the failure-ratio policy was zero.
     #[error("min_requests must be at least 1")]
     ZeroMinRequests,
+    /// A keyed set of breakers was asked to hold at most zero of them.
+    #[error(
+        "max_keys must be at least 1: it bounds how many keyed breakers a set holds (default 1024)"
+    )]
+    ZeroMaxKeys,
     /// A duration setting was zero.
     #[error(
         "{setting} must be longer than zero; leave it unset for the default or for no {setting}"
@@ -174,6 +179,7 @@ pub enum BuildError {
 /// # Ok::<(), breaker_runtime::BuildError>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
 pub struct Builder {
     pub(crate) name: Name,
     pub(crate) settings: Settings,
@@ -367,6 +373,12 @@ impl Builder {
         settings
             .difference(&self.settings)
             .or_else(|| functions.difference(&self.functions, custom))
+    }
+
+    /// The same settings and hook under another name (keyed breakers' `name[key]`).
+    pub(crate) fn named(mut self, name: Name) -> Builder {
+        self.name = name;
+        self
     }
 
     pub(crate) fn check(&self) -> Result<(), BuildError> {

@@ -1,7 +1,7 @@
 //! One call through the breaker as a single hand-written future: admission on first poll,
-//! the call polled with its permit on the stack (so a panic records a failure), the
-//! deadline's timer made only if the call does not finish at its first poll, and the
-//! outcome recorded when it finishes. One state machine instead of nested `async fn`s
+//! the call polled with its permit armed for panics (so a panic inside this call records a
+//! failure), the deadline's timer made only if the call does not finish at its first poll,
+//! and the outcome recorded when it finishes. One state machine instead of nested `async fn`s
 //! keeps the hot path free of copies between layers.
 
 use std::future::Future;
@@ -24,16 +24,16 @@ pin_project_lite::pin_project! {
         fut: F,
         #[pin]
         sleep: Option<Sleep>,
-        // `None` before admission (and after completion). Stored here it records nothing
-        // when dropped, even while another future unwinds: only a panic inside this call's
-        // own poll is its failure.
-        permit: Option<Permit<'a>>,
-        core: &'a Core,
+        // Admitted at the first poll (or given admitted), and it stays in place. Armed for
+        // panics only while this call's own future is polled: dropped while another future
+        // unwinds, it records nothing.
+        permit: Permit<'a>,
         // Turns a rejection or a timeout into the call's output.
         error: M,
-        // Whether the first poll happened (the timer check, and admission unless a permit
-        // was given).
+        // Whether the first poll happened (the timer check, and admission unless the
+        // permit came admitted).
         started: bool,
+        // `None` once the call has its output.
         classify: Option<C>,
         deadline: Option<Instant>,
     }
@@ -77,78 +77,98 @@ fn deadline(core: &Core) -> Option<Instant> {
 }
 
 impl<'a, F, C, M> Call<'a, F, C, M> {
-    /// A call that asks for admission when first polled, or that runs under `permit`.
+    /// A call under `permit`: admitted already, or waiting to ask at the first poll.
     #[inline]
-    pub(crate) fn new(
-        core: &'a Core,
-        permit: Option<Permit<'a>>,
-        fut: F,
-        classify: C,
-        error: M,
-    ) -> Self {
-        let admitted = permit.is_some();
-        let permit = permit.map(Permit::quiet_on_panic);
+    pub(crate) fn new(mut permit: Permit<'a>, fut: F, classify: C, error: M) -> Self {
+        permit.fail_on_panic = false;
+        let deadline = if permit.is_armed() {
+            deadline(&permit.core)
+        } else {
+            None
+        };
         Call {
             fut,
             sleep: None,
             permit,
-            core,
             error,
             started: false,
             classify: Some(classify),
-            deadline: if admitted { deadline(core) } else { None },
+            deadline,
         }
+    }
+}
+
+/// How a call's output counts: any `FnOnce(&Output) -> Outcome`, or an integration's own
+/// classifier type (a named type keeps the integration's future nameable).
+pub(crate) trait Judge<T> {
+    /// The outcome of `output`.
+    fn judge(self, output: &T) -> Outcome;
+}
+
+impl<T, C: FnOnce(&T) -> Outcome> Judge<T> for C {
+    #[inline]
+    fn judge(self, output: &T) -> Outcome {
+        self(output)
+    }
+}
+
+/// How a rejection or a timeout becomes a call's output: any `Fn(BreakerError) -> Output`,
+/// or an integration's own converter type.
+pub(crate) trait Convert<T> {
+    /// `error` as the call's output.
+    fn convert(&self, error: BreakerError) -> T;
+}
+
+impl<T, M: Fn(BreakerError) -> T> Convert<T> for M {
+    #[inline]
+    fn convert(&self, error: BreakerError) -> T {
+        self(error)
     }
 }
 
 impl<F, C, M> Future for Call<'_, F, C, M>
 where
     F: Future,
-    C: FnOnce(&F::Output) -> Outcome,
-    M: Fn(BreakerError) -> F::Output,
+    C: Judge<F::Output>,
+    M: Convert<F::Output>,
 {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        let core: &Core = this.core;
+        let permit: &mut Permit<'_> = this.permit;
         if !*this.started {
             *this.started = true;
-            if let Some(timeout) = core.settings.timeout
+            if let Some(timeout) = permit.core.settings.timeout
                 && !timer_available()
             {
                 // A permit given to `run` is handed back: the call never ran.
-                drop(this.permit.take());
-                return Poll::Ready((this.error)(BreakerError::NoTimer {
-                    name: core.name.clone(),
-                    timeout,
-                }));
+                permit.give_back();
+                this.classify.take();
+                let name = permit.core.name.clone();
+                return Poll::Ready(this.error.convert(BreakerError::NoTimer { name, timeout }));
             }
-            if this.permit.is_none() {
-                match core.acquire(|| core.now()) {
-                    Ok((generation, state)) => {
-                        *this.permit = Some(Permit::new(core, generation, state).quiet_on_panic());
-                        *this.deadline = deadline(core);
-                    }
-                    Err(rejection) => {
-                        return Poll::Ready((this.error)(core.reject(rejection)));
-                    }
+            if !permit.is_armed() {
+                if let Err(rejected) = permit.admit() {
+                    this.classify.take();
+                    return Poll::Ready(this.error.convert(rejected));
                 }
+                *this.deadline = deadline(&permit.core);
             }
         }
-        // On the stack while the call runs, and armed for panics: should the call (or its
-        // classification) panic, the permit unwinds with it and records a failure.
-        let mut permit = this
-            .permit
-            .take()
-            .expect("a breaker call polled after it finished");
+        assert!(
+            this.classify.is_some(),
+            "a breaker call polled after it finished"
+        );
+        // Should the call (or its classification) panic, the permit is dropped while this
+        // thread unwinds and records a failure.
         permit.fail_on_panic = true;
         match this.fut.poll(cx) {
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
-                let outcome = classify(&result);
-                permit.record(outcome);
+                let outcome = classify.judge(&result);
+                permit.finish(outcome, Finished::from(outcome));
                 Poll::Ready(result)
             }
             Poll::Pending => {
@@ -160,17 +180,18 @@ where
                         && sleep.poll(cx).is_ready()
                     {
                         permit.finish(Outcome::Failure, Finished::Timeout);
+                        this.classify.take();
+                        let core = &*permit.core;
                         let after = core.settings.timeout.unwrap_or_default();
                         #[cfg(feature = "tracing")]
                         crate::observe::Observer::timed_out(&core.name, after);
-                        return Poll::Ready((this.error)(BreakerError::Timeout {
+                        return Poll::Ready(this.error.convert(BreakerError::Timeout {
                             name: core.name.clone(),
                             after,
                         }));
                     }
                 }
                 permit.fail_on_panic = false;
-                *this.permit = Some(permit);
                 Poll::Pending
             }
         }

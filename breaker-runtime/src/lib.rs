@@ -109,6 +109,10 @@ mod call;
 mod control;
 mod counts;
 mod error;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+#[path = "integrations/http.rs"]
+mod http_classify;
+mod keyed;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod name;
@@ -116,16 +120,25 @@ mod observe;
 mod permit;
 mod policy;
 pub mod registry;
+#[cfg(feature = "reqwest-middleware")]
+#[path = "integrations/reqwest.rs"]
+pub mod reqwest;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 mod serde_impl;
 mod state;
 mod sync;
+#[cfg(feature = "tower")]
+#[path = "integrations/tower.rs"]
+pub mod tower;
 
 pub use breaker::CircuitBreaker;
 pub use builder::{BuildError, Builder, Settings};
 pub use counts::Counts;
 pub use error::BreakerError;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub use http_classify::HttpClassifier;
+pub use keyed::{DEFAULT_MAX_KEYS, KeyedBreakers};
 pub use name::Name;
 pub use observe::{Cause, StateChange};
 pub use permit::Permit;

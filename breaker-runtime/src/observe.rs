@@ -7,7 +7,7 @@ use std::time::Duration;
 #[cfg(feature = "metrics")]
 use tokio::time::Instant;
 
-use crate::{BreakerError, Counts, Name, State};
+use crate::{BreakerError, Counts, Name, Outcome, State};
 
 /// Why a breaker changed state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +83,17 @@ pub(crate) enum Finished {
     Failure,
     Ignored,
     Timeout,
+}
+
+impl From<Outcome> for Finished {
+    #[inline]
+    fn from(outcome: Outcome) -> Finished {
+        match outcome {
+            Outcome::Success => Finished::Success,
+            Outcome::Failure => Finished::Failure,
+            Outcome::Ignored => Finished::Ignored,
+        }
+    }
 }
 
 /// The per-breaker side of observability: metric handles made once, at creation.

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::breaker::Core;
 use crate::call::Call;
@@ -37,19 +39,21 @@ use crate::{BreakerError, Outcome, State};
 /// ```
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit<'a> {
-    core: &'a Core,
+    pub(crate) core: CoreRef<'a>,
     generation: u64,
     state: State,
+    /// Whether the permit holds an admission (to record, or to give back when dropped). A
+    /// call future holds an unarmed permit until its first poll admits it.
     armed: bool,
     /// Whether being dropped while the thread panics records a failure.
     pub(crate) fail_on_panic: bool,
     #[cfg(feature = "metrics")]
-    started: tokio::time::Instant,
+    started: Option<tokio::time::Instant>,
 }
 
 impl<'a> Permit<'a> {
     #[inline]
-    pub(crate) fn new(core: &'a Core, generation: u64, state: State) -> Permit<'a> {
+    pub(crate) fn new(core: CoreRef<'a>, generation: u64, state: State) -> Permit<'a> {
         Permit {
             core,
             generation,
@@ -57,16 +61,56 @@ impl<'a> Permit<'a> {
             armed: true,
             fail_on_panic: true,
             #[cfg(feature = "metrics")]
-            started: tokio::time::Instant::now(),
+            started: Some(tokio::time::Instant::now()),
         }
     }
 
-    /// This permit, recording nothing when dropped during a panic (a call future arms it
-    /// only around its own poll).
+    /// A permit that holds no admission yet, for a call admitted at its first poll.
     #[inline]
-    pub(crate) fn quiet_on_panic(mut self) -> Permit<'a> {
-        self.fail_on_panic = false;
-        self
+    pub(crate) fn waiting(core: CoreRef<'a>) -> Permit<'a> {
+        Permit {
+            core,
+            generation: 0,
+            state: State::Closed,
+            armed: false,
+            fail_on_panic: false,
+            #[cfg(feature = "metrics")]
+            started: None,
+        }
+    }
+
+    /// Asks the breaker to admit the call this waiting permit stands for.
+    #[inline]
+    pub(crate) fn admit(&mut self) -> Result<(), BreakerError> {
+        let core = &*self.core;
+        match core.acquire(|| core.now()) {
+            Ok((generation, state)) => {
+                self.generation = generation;
+                self.state = state;
+                self.armed = true;
+                #[cfg(feature = "metrics")]
+                {
+                    self.started = Some(tokio::time::Instant::now());
+                }
+                Ok(())
+            }
+            Err(rejection) => Err(core.reject(rejection)),
+        }
+    }
+
+    /// Whether the permit holds an admission.
+    #[inline]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed
+    }
+
+    /// Gives the admission back, recording nothing (as dropping the permit does).
+    #[inline]
+    pub(crate) fn give_back(&mut self) {
+        if self.armed {
+            self.armed = false;
+            self.core.cancel(self.generation);
+        }
     }
 
     /// The state the breaker was in when it admitted this call: `Closed`, or `HalfOpen`
@@ -86,22 +130,20 @@ impl<'a> Permit<'a> {
 
     /// Records the call's outcome.
     #[inline]
-    pub fn record(self, outcome: Outcome) {
-        let how = match outcome {
-            Outcome::Success => Finished::Success,
-            Outcome::Failure => Finished::Failure,
-            Outcome::Ignored => Finished::Ignored,
-        };
-        self.finish(outcome, how);
+    pub fn record(mut self, outcome: Outcome) {
+        self.finish(outcome, Finished::from(outcome));
     }
 
+    /// Records the outcome of the admitted call; the permit holds nothing afterwards.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     #[inline]
-    pub(crate) fn finish(mut self, outcome: Outcome, how: Finished) {
+    pub(crate) fn finish(&mut self, outcome: Outcome, how: Finished) {
         self.armed = false;
         #[cfg(feature = "metrics")]
-        self.core.observer.finished(how, self.started);
-        let core = self.core;
+        if let Some(started) = self.started {
+            self.core.observer.finished(how, started);
+        }
+        let core = &*self.core;
         core.record(self.generation, outcome, || core.now());
     }
 
@@ -143,8 +185,7 @@ impl<'a> Permit<'a> {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        let core = self.core;
-        Call::new(core, Some(self), fut, classify, |e| Err(E::from(e)))
+        Call::new(self, fut, classify, |e| Err(E::from(e)))
     }
 
     /// Like [`run_with`](Self::run_with) for a future of any output: `error` turns a
@@ -161,8 +202,7 @@ impl<'a> Permit<'a> {
         C: FnOnce(&F::Output) -> Outcome,
         M: Fn(BreakerError) -> F::Output,
     {
-        let core = self.core;
-        Call::new(core, Some(self), fut, classify, error)
+        Call::new(self, fut, classify, error)
     }
 }
 
@@ -172,12 +212,32 @@ impl Drop for Permit<'_> {
             return;
         }
         if self.fail_on_panic && std::thread::panicking() {
-            #[cfg(feature = "metrics")]
-            self.core.observer.finished(Finished::Failure, self.started);
-            self.core
-                .record(self.generation, Outcome::Failure, || self.core.now());
+            self.finish(Outcome::Failure, Finished::Failure);
         } else {
-            self.core.cancel(self.generation);
+            self.give_back();
+        }
+    }
+}
+
+/// How a permit or a call reaches its breaker: borrowed from a [`CircuitBreaker`] for calls
+/// that live within the borrow, or sharing it for calls that must own what they use
+/// ([`CircuitBreaker::try_acquire_owned`](crate::CircuitBreaker::try_acquire_owned)).
+///
+/// [`CircuitBreaker`]: crate::CircuitBreaker
+#[derive(Clone)]
+pub(crate) enum CoreRef<'a> {
+    Borrowed(&'a Core),
+    Shared(Arc<Core>),
+}
+
+impl Deref for CoreRef<'_> {
+    type Target = Core;
+
+    #[inline]
+    fn deref(&self) -> &Core {
+        match self {
+            CoreRef::Borrowed(core) => core,
+            CoreRef::Shared(core) => core,
         }
     }
 }
