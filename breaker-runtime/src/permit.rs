@@ -187,23 +187,6 @@ impl<'a> Permit<'a> {
     {
         Call::new(self, fut, classify, |e| Err(E::from(e)))
     }
-
-    /// Like [`run_with`](Self::run_with) for a future of any output: `error` turns a
-    /// timeout into that output. Not a stable API; used by `#[circuit_breaker]`.
-    #[doc(hidden)]
-    pub fn run_mapped<F, C, M>(
-        self,
-        fut: F,
-        classify: C,
-        error: M,
-    ) -> impl Future<Output = F::Output>
-    where
-        F: Future,
-        C: FnOnce(&F::Output) -> Outcome,
-        M: Fn(BreakerError) -> F::Output,
-    {
-        Call::new(self, fut, classify, error)
-    }
 }
 
 impl Drop for Permit<'_> {
