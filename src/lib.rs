@@ -39,7 +39,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use breaker_macros::circuit_breaker;
-pub use breaker_runtime::DEFAULT_MAX_KEYS;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub use breaker_runtime::HttpClassifier;
 #[cfg(feature = "reqwest-middleware")]
@@ -50,6 +49,7 @@ pub use breaker_runtime::{
     BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, KeyedBreakers, Name, Outcome,
     Permit, Settings, Snapshot, State, StateChange, TripPolicy, registry,
 };
+pub use breaker_runtime::{BreakerKey, DEFAULT_MAX_KEYS};
 
 #[doc(hidden)]
 #[path = "private.rs"]

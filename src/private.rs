@@ -15,10 +15,12 @@
 //! for" help does either. (rustc still names the trait in one help line: it does so for
 //! every custom message.)
 
+use std::any::Any;
 use std::future::Future;
 
 pub use breaker_runtime::{
-    BreakerError, BuildError, Builder, CircuitBreaker, Name, Outcome, Permit, TripPolicy,
+    BreakerError, BreakerKey, BuildError, Builder, CircuitBreaker, KeyedBreakers, Name, Outcome,
+    Permit, TripPolicy,
 };
 pub use once_cell::sync::OnceCell;
 
@@ -52,6 +54,48 @@ pub fn own(
 pub fn shared(builder: Builder) -> Result<CircuitBreaker, BreakerError> {
     let name = builder.name().clone();
     builder.build_shared().map_err(|e| misconfigured(name, &e))
+}
+
+/// The static that holds a keyed function's set of breakers (its key type erased, since a
+/// static cannot name it), with the set's name, or the reason it has none.
+pub type KeyedSlot = OnceCell<Result<(Name, Box<dyn Any + Send + Sync>), BreakerError>>;
+
+/// The breaker of `key` in a keyed function's set, the set made on first use by `make`
+/// (the function's name and settings, `max_keys`). Keyed breakers belong to their function:
+/// an explicit `name` names them but shares nothing.
+///
+/// # Errors
+/// [`BreakerError::Misconfigured`] for an invalid setting, or for a generic function whose
+/// key type differs between instantiations (they share one set, of one key type).
+pub fn keyed<K: BreakerKey>(
+    slot: &KeyedSlot,
+    key: K,
+    name: impl FnOnce() -> Name,
+    make: impl FnOnce(Name) -> Builder,
+    max_keys: usize,
+) -> Result<CircuitBreaker, BreakerError> {
+    let (name, set) = slot
+        .get_or_init(|| {
+            let name = name();
+            match KeyedBreakers::<K::Owned>::with_max_keys(make(name.clone()), max_keys) {
+                Ok(set) => Ok((name, Box::new(set) as Box<dyn Any + Send + Sync>)),
+                Err(e) => Err(misconfigured(name, &e)),
+            }
+        })
+        .as_ref()
+        .map_err(Clone::clone)?;
+    match set.downcast_ref::<KeyedBreakers<K::Owned>>() {
+        Some(set) => Ok(key.breaker_in(set)),
+        None => Err(BreakerError::Misconfigured {
+            name: name.clone(),
+            reason: format!(
+                "this generic function's instantiations use keys of different types (now \
+                 `{}`), but share one set of keyed breakers; give the key one type, such as \
+                 `String`",
+                std::any::type_name::<K::Owned>()
+            ),
+        }),
+    }
 }
 
 fn misconfigured(name: Name, error: &BuildError) -> BreakerError {

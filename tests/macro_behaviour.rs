@@ -785,3 +785,78 @@ async fn a_fallback_calling_its_own_function_while_open_ends_with_the_rejection(
         other => panic!("expected the rejection, got {other:?}"),
     }
 }
+
+// --- one breaker per key -----------------------------------------------------------------
+
+#[circuit_breaker(key = host, consecutive_failures = 1, fallback = cached_stock)]
+async fn stock_at(host: &str, fail: bool) -> Result<u32, TestError> {
+    if fail { Err(TestError::Down) } else { Ok(10) }
+}
+
+async fn cached_stock(_host: &str, _fail: bool) -> Result<u32, TestError> {
+    Ok(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_gives_each_host_its_own_breaker() {
+    assert!(matches!(stock_at("a:80", true).await, Err(TestError::Down)));
+    // `a:80` is open: its fallback answers, while `b:80` still calls through.
+    assert_eq!(stock_at("a:80", false).await.unwrap(), 0);
+    assert_eq!(stock_at("b:80", false).await.unwrap(), 10);
+    assert_eq!(state("macro_behaviour::stock_at[a:80]"), State::Open);
+    assert_eq!(state("macro_behaviour::stock_at[b:80]"), State::Closed);
+    assert_eq!(counts("macro_behaviour::stock_at[b:80]").total_successes, 1);
+}
+
+#[circuit_breaker(name = "behaviour::tenants", key = tenant, max_keys = 1, consecutive_failures = 1)]
+async fn per_tenant(tenant: u64, fail: bool) -> Result<u64, TestError> {
+    if fail {
+        Err(TestError::Down)
+    } else {
+        Ok(tenant)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_key_set_shares_the_overflow_breaker() {
+    assert!(per_tenant(1, true).await.is_err());
+    assert_eq!(state("behaviour::tenants[1]"), State::Open);
+    // The only slot holds an open breaker, which is never evicted: tenant 2 overflows.
+    assert_eq!(per_tenant(2, false).await.unwrap(), 2);
+    assert_eq!(counts("behaviour::tenants[*]").total_successes, 1);
+    assert!(registry::get("behaviour::tenants[2]").is_none());
+    // Once tenant 1's breaker is closed and idle again, tenant 2 gets one of its own.
+    registry::get("behaviour::tenants[1]").unwrap().reset();
+    assert_eq!(per_tenant(2, false).await.unwrap(), 2);
+    assert_eq!(counts("behaviour::tenants[2]").total_successes, 1);
+}
+
+struct Region {
+    host: String,
+}
+
+impl Region {
+    #[circuit_breaker(key = &self.host, consecutive_failures = 2)]
+    async fn price(&self, fail: bool) -> Result<u32, TestError> {
+        if fail { Err(TestError::Down) } else { Ok(5) }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_method_keys_its_breakers_on_its_receiver() {
+    let east = Region {
+        host: "east".to_string(),
+    };
+    let west = Region {
+        host: "west".to_string(),
+    };
+    for _ in 0..2 {
+        assert!(east.price(true).await.is_err());
+    }
+    assert!(matches!(
+        east.price(false).await,
+        Err(TestError::Breaker(BreakerError::Open { .. }))
+    ));
+    assert_eq!(west.price(false).await.unwrap(), 5);
+    assert_eq!(state("macro_behaviour::Region::price[east]"), State::Open);
+}

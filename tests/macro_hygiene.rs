@@ -119,6 +119,21 @@ mod no_prelude {
     async fn cached(_id: u32) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
         ::core::result::Result::Ok(0)
     }
+
+    #[::async_breaker::circuit_breaker(key = host, max_keys = 8, fallback = cached_at)]
+    pub(crate) async fn fetch_at(
+        host: &str,
+        id: u32,
+    ) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
+        ::core::result::Result::Ok(id)
+    }
+
+    async fn cached_at(
+        _host: &str,
+        _id: u32,
+    ) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
+        ::core::result::Result::Ok(0)
+    }
 }
 
 #[tokio::test]
@@ -126,4 +141,5 @@ async fn shadowed_names_do_not_reach_the_expansion() {
     assert_eq!(shadowed::fetch(1, (2, 3)).await.unwrap(), 6);
     assert_eq!(shadowed::Client.get(4).await.unwrap(), 4);
     assert_eq!(no_prelude::fetch(5).await.unwrap(), 5);
+    assert_eq!(no_prelude::fetch_at("ab", 5).await.unwrap(), 5);
 }

@@ -70,6 +70,12 @@ async fn cached(sku: &str, label: impl Display + Send, pair: (u8, u8)) -> Result
     Ok(format!("{label}: {sku} cached {pair:?}"))
 }
 
+#[circuit_breaker(key = host, max_keys = 16, consecutive_failures = 2)]
+async fn keyed(host: &str) -> Result<usize, AppError> {
+    tokio::task::yield_now().await;
+    Ok(host.len())
+}
+
 #[circuit_breaker(consecutive_failures = 2)]
 async fn generic<T: Display + Send + Sync>(value: &T) -> io::Result<String> {
     tokio::task::yield_now().await;
@@ -110,6 +116,7 @@ impl Client {
 async fn annotated_functions_are_lint_clean() {
     assert_eq!(fetch("a", "x", (1, 2)).await.unwrap(), "x: a 1 2");
     assert_eq!(generic(&7).await.unwrap(), "7");
+    assert_eq!(keyed("host").await.unwrap(), 4);
     let mut client = Client { calls: 0 };
     assert_eq!(client.bump().await.unwrap(), 1);
     assert_eq!(client.calls().await.unwrap(), 1);

@@ -25,6 +25,8 @@ pub(crate) const KEYS: &[&str] = &[
     "classify",
     "on_state_change",
     "fallback",
+    "key",
+    "max_keys",
     "crate",
 ];
 
@@ -66,6 +68,8 @@ pub(crate) struct Args {
     pub(crate) classify: Option<Arg<Path>>,
     pub(crate) on_state_change: Option<Arg<Path>>,
     pub(crate) fallback: Option<Arg<Path>>,
+    pub(crate) key: Option<Arg<Expr>>,
+    pub(crate) max_keys: Option<Arg<LitInt>>,
     pub(crate) krate: Option<Arg<Path>>,
 }
 
@@ -117,6 +121,8 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
                 path(&name, value, "a function `fn(&str, State, State)`"),
             ),
             "fallback" => slot.set(&mut out.fallback, path(&name, value, "an `async fn`")),
+            "key" => slot.set(&mut out.key, Ok(value)),
+            "max_keys" => slot.set(&mut out.max_keys, integer(&name, &value)),
             "crate" => slot.set(&mut out.krate, crate_path(&value)),
             _ => errors.push(at, unknown_key(&meta.path)),
         }

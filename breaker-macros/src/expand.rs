@@ -203,10 +203,9 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
         receiver: sig.receiver().is_some(),
         args: idents,
     };
-    let private = &cx.private;
     let reject = reject(&cx);
     let fake_return = fake_return(&cx);
-    let init = init(config, &cx, &sig.ident.unraw().to_string());
+    let breaker = breaker(config, &cx, &sig.ident.unraw().to_string());
     let (rejected, on_reject) = on_reject(config, &cx);
     let (classify, run) = classify_and_run(config, &cx);
     let stmts = &block.stmts;
@@ -215,15 +214,9 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
         #(#outer_attrs)*
         #vis #sig {
             #(#inner_attrs)*
-            static __BREAKER: #private::Slot = #private::Slot::new();
             #reject
             #classify
-            let __breaker = match __BREAKER.get_or_init(|| #init) {
-                ::core::result::Result::Ok(__breaker) => __breaker,
-                ::core::result::Result::Err(__breaker_error) => {
-                    return __breaker_reject(::core::clone::Clone::clone(__breaker_error));
-                }
-            };
+            #breaker
             let __breaker_permit = match __breaker.try_acquire() {
                 ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
                 ::core::result::Result::Err(#rejected) => return #on_reject,
@@ -306,6 +299,70 @@ fn fake_return(cx: &Context) -> TokenStream {
     }
 }
 
+/// The statements that bind `__breaker` to the call's breaker: the function's own static
+/// breaker, or, with `key = ...`, the breaker of this call's key in the function's static
+/// set. Either way a breaker that could not be made (an invalid setting) is the call's
+/// rejection.
+fn breaker(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
+    let private = &cx.private;
+    let Some(key) = &config.key else {
+        let init = init(config, cx, fn_name);
+        return quote! {
+            static __BREAKER: #private::Slot = #private::Slot::new();
+            let __breaker = match __BREAKER.get_or_init(|| #init) {
+                ::core::result::Result::Ok(__breaker) => __breaker,
+                ::core::result::Result::Err(__breaker_error) => {
+                    return __breaker_reject(::core::clone::Clone::clone(__breaker_error));
+                }
+            };
+        };
+    };
+    let settings = settings(config, private);
+    let name = match &config.name {
+        Some(name) => {
+            quote!(<#private::Name as ::core::convert::From<&'static str>>::from(#name))
+        }
+        None => default_name(cx, fn_name),
+    };
+    let max_keys = config.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
+    // The key's type is checked where it is written, as a message about the key.
+    let at = located(key.span());
+    let checked_key = quote_spanned!(at=> <_ as #private::BreakerKey>::key(#key));
+    quote! {
+        static __BREAKER: #private::KeyedSlot = #private::KeyedSlot::new();
+        let __breaker = match #private::keyed(
+            &__BREAKER,
+            #checked_key,
+            || #name,
+            |__breaker_name| #private::Builder::new(__breaker_name) #settings,
+            #max_keys,
+        ) {
+            ::core::result::Result::Ok(__breaker) => __breaker,
+            ::core::result::Result::Err(__breaker_error) => {
+                return __breaker_reject(__breaker_error);
+            }
+        };
+        let __breaker = &__breaker;
+    }
+}
+
+/// How many keyed breakers a function keeps unless `max_keys` says otherwise (the
+/// runtime's default).
+const DEFAULT_MAX_KEYS: usize = 1024;
+
+/// The default name of the function's breaker: its module path and name, or for a method
+/// its `Self` type without generic arguments and its name.
+fn default_name(cx: &Context, fn_name: &str) -> TokenStream {
+    let private = &cx.private;
+    if cx.receiver {
+        quote!(#private::method_name(::core::any::type_name::<Self>(), #fn_name))
+    } else {
+        quote!(<#private::Name as ::core::convert::From<&'static str>>::from(
+            ::core::concat!(::core::module_path!(), "::", #fn_name)
+        ))
+    }
+}
+
 /// Creates the breaker: shared by name when named, the function's own otherwise.
 fn init(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
     let private = &cx.private;
@@ -324,10 +381,7 @@ fn init(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
             });
             return quote!(#private::shared(#private::Builder::new(#name) #settings #trip #classify));
         }
-        (None, false) => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
-        (None, true) => {
-            quote!(#private::method_name(::core::any::type_name::<Self>(), #fn_name))
-        }
+        (None, _) => default_name(cx, fn_name),
     };
     quote! {
         #private::own(

@@ -84,6 +84,8 @@ use crate::errors::{Errors, FUNCTION};
 /// | `classify` | path to `fn(&Result<T, E>) -> Outcome` | `Ok` succeeds, `Err` fails | which results count as success, failure or neither |
 /// | `on_state_change` | path to `fn(&str, State, State)` | — | called after every state change with the name, the old and the new state |
 /// | `fallback` | path to an `async fn` | none | called with the same arguments when the breaker rejects the call |
+/// | `key` | expression over the arguments | none | one breaker per value (a host, a tenant), named `name[value]` |
+/// | `max_keys` | integer ≥ 1 | `1024` | with `key` only: how many keyed breakers the function keeps |
 /// | `crate` | string path | `"::async_breaker"` | where `async-breaker` is, for crates that re-export it |
 ///
 /// At most one trip policy may be given; without one, the breaker opens after 5
@@ -341,6 +343,46 @@ use crate::errors::{Errors, FUNCTION};
 /// async fn ping() -> Result<(), BreakerError> {
 ///     Ok(())
 /// }
+/// ```
+///
+/// ## `key` and `max_keys`
+///
+/// `key = <expression>` gives the function one breaker per distinct value of the
+/// expression, which may read the arguments and `self` (unlike the settings, it is
+/// evaluated on every call, before the body runs): a dying host must not open the breaker
+/// of a healthy one. Each breaker is made on first use with the function's settings and
+/// named `name[value]`, `name` being the explicit `name` or the default one. A key is a
+/// string (`&str` and `&String` are looked up without allocating), an integer, a `char`, an
+/// IP or socket address, or a type of yours that implements `BreakerKey`; anything else is
+/// a compile error on the expression.
+///
+/// The function keeps at most `max_keys` breakers (default 1024). When a new key arrives
+/// and all are taken, the least recently used breaker that is closed and idle is evicted;
+/// if none can be, the new key shares the overflow breaker `name[*]` until one can. Keyed
+/// breakers belong to their function: an explicit `name` names them but shares nothing.
+/// The fallback, the deadline and every other key work per keyed breaker as they do for
+/// one.
+///
+/// ```
+/// use async_breaker::{BreakerError, State, circuit_breaker, registry};
+/// # #[derive(Debug)]
+/// # enum AppError { Breaker(BreakerError), Down }
+/// # impl From<BreakerError> for AppError {
+/// #     fn from(e: BreakerError) -> Self { AppError::Breaker(e) }
+/// # }
+///
+/// #[circuit_breaker(name = "stock", key = host, max_keys = 256, consecutive_failures = 1)]
+/// async fn stock(host: &str, sku: &str) -> Result<u32, AppError> {
+///     if host == "10.0.0.7:8080" { Err(AppError::Down) } else { Ok(3) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert!(stock("10.0.0.7:8080", "sku-1").await.is_err());
+/// assert_eq!(stock("10.0.0.8:8080", "sku-1").await.unwrap(), 3);
+/// assert_eq!(registry::get("stock[10.0.0.7:8080]").unwrap().state(), State::Open);
+/// assert_eq!(registry::get("stock[10.0.0.8:8080]").unwrap().state(), State::Closed);
+/// # }
 /// ```
 ///
 /// ## `fallback`

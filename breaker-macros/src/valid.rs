@@ -44,6 +44,10 @@ pub(crate) struct Config {
     pub(crate) classify: Option<Path>,
     pub(crate) on_state_change: Option<Path>,
     pub(crate) fallback: Option<Path>,
+    /// `key = ...`: one breaker per value of this expression over the arguments.
+    pub(crate) key: Option<Expr>,
+    /// How many keyed breakers the function's set holds (with `key` only).
+    pub(crate) max_keys: Option<usize>,
 }
 
 /// Checks the arguments, and, when the function could be parsed, that no setting reads its
@@ -63,6 +67,16 @@ pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> 
                 arg.value.span(),
                 "the breaker's name must not be empty; leave `name` out for the default \
                  (module path and function name)",
+            ),
+        );
+    }
+    if let (Some(arg), None) = (&args.max_keys, &args.key) {
+        errors.push(
+            arg.position,
+            syn::Error::new(
+                arg.key,
+                "`max_keys` bounds the breakers made per `key`; add `key = <expression over \
+                 the arguments>` (a host, a tenant) or remove `max_keys`",
             ),
         );
     }
@@ -91,6 +105,15 @@ pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> 
         classify: args.classify.map(|arg| arg.value),
         on_state_change: args.on_state_change.map(|arg| arg.value),
         fallback: args.fallback.map(|arg| arg.value),
+        key: args.key.map(|arg| arg.value),
+        max_keys: args.max_keys.and_then(|arg| {
+            at_least_one::<usize>(
+                &arg,
+                errors,
+                "max_keys must be at least 1: it is how many keyed breakers the function \
+                 keeps (default 1024)",
+            )
+        }),
     }
 }
 

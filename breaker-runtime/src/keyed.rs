@@ -9,6 +9,117 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::{BreakerError, BuildError, Builder, CircuitBreaker, Name, State};
 
+/// A value that picks a breaker in a [`KeyedBreakers`] set: what the attribute's
+/// `key = ...` takes, for one breaker per host, tenant or route.
+///
+/// Implemented for strings (`&str` and `&String` are looked up without allocating; the
+/// set stores a `String` the first time), integers, `char`, `bool`, IP and socket
+/// addresses, and references to those. For a type of your own that is `Hash + Eq +
+/// Display + Send + Sync + 'static`, implement it with `Owned = Self` and
+/// `set.lookup(self)`:
+///
+/// ```
+/// use std::fmt;
+/// use breaker_runtime::{BreakerKey, CircuitBreaker, KeyedBreakers};
+///
+/// #[derive(Hash, PartialEq, Eq)]
+/// struct Tenant(u32);
+/// impl fmt::Display for Tenant {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         write!(f, "tenant-{}", self.0)
+///     }
+/// }
+/// impl BreakerKey for Tenant {
+///     type Owned = Tenant;
+///     fn breaker_in(self, set: &KeyedBreakers<Tenant>) -> CircuitBreaker {
+///         set.lookup(self)
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot pick a keyed breaker",
+    label = "a `key` must be a string, an integer, a `char`, an IP or socket address, or a type that implements `BreakerKey`",
+    note = "`&str` and `&String` keys are looked up without allocating; for another type, implement `BreakerKey` or pass `.to_string()`"
+)]
+pub trait BreakerKey: Sized {
+    /// The key as the set stores it (and prints it in the breaker's name).
+    type Owned: Hash + Eq + fmt::Display + Send + Sync + 'static;
+
+    /// The breaker of this key in `set`, made now if the key has none.
+    fn breaker_in(self, set: &KeyedBreakers<Self::Owned>) -> CircuitBreaker;
+
+    /// The key itself; lets generated code check a key's type where it is written.
+    #[doc(hidden)]
+    #[inline]
+    fn key(self) -> Self {
+        self
+    }
+}
+
+impl BreakerKey for &str {
+    type Owned = String;
+    #[inline]
+    fn breaker_in(self, set: &KeyedBreakers<String>) -> CircuitBreaker {
+        set.get(self)
+    }
+}
+
+impl BreakerKey for &String {
+    type Owned = String;
+    #[inline]
+    fn breaker_in(self, set: &KeyedBreakers<String>) -> CircuitBreaker {
+        set.get(self.as_str())
+    }
+}
+
+impl BreakerKey for String {
+    type Owned = String;
+    #[inline]
+    fn breaker_in(self, set: &KeyedBreakers<String>) -> CircuitBreaker {
+        set.lookup(self)
+    }
+}
+
+macro_rules! copy_keys {
+    ($($t:ty),* $(,)?) => {$(
+        impl BreakerKey for $t {
+            type Owned = $t;
+            #[inline]
+            fn breaker_in(self, set: &KeyedBreakers<$t>) -> CircuitBreaker {
+                set.lookup(self)
+            }
+        }
+        impl BreakerKey for &$t {
+            type Owned = $t;
+            #[inline]
+            fn breaker_in(self, set: &KeyedBreakers<$t>) -> CircuitBreaker {
+                set.lookup(*self)
+            }
+        }
+    )*};
+}
+
+copy_keys!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    char,
+    bool,
+    std::net::IpAddr,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
+    std::net::SocketAddr,
+);
+
 /// How many keyed breakers a set holds unless told otherwise.
 pub const DEFAULT_MAX_KEYS: usize = 1024;
 

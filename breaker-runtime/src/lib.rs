@@ -138,7 +138,7 @@ pub use counts::Counts;
 pub use error::BreakerError;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub use http_classify::HttpClassifier;
-pub use keyed::{DEFAULT_MAX_KEYS, KeyedBreakers};
+pub use keyed::{BreakerKey, DEFAULT_MAX_KEYS, KeyedBreakers};
 pub use name::Name;
 pub use observe::{Cause, StateChange};
 pub use permit::Permit;
