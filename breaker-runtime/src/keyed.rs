@@ -107,6 +107,8 @@ where
     /// [`BuildError::ZeroMaxKeys`] when `max_keys` is 0, or the [`BuildError`] of an
     /// invalid template.
     pub fn with_max_keys(template: Builder, max_keys: usize) -> Result<Self, BuildError> {
+        // The set's name's configured settings, once, for every breaker it makes.
+        let template = template.configured();
         template.check()?;
         if max_keys == 0 {
             return Err(BuildError::ZeroMaxKeys);

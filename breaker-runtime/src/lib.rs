@@ -106,9 +106,13 @@
 mod breaker;
 mod builder;
 mod call;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 mod control;
 mod counts;
 mod error;
+mod fallback;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 #[path = "integrations/http.rs"]
 mod http_classify;
@@ -136,6 +140,7 @@ pub use breaker::CircuitBreaker;
 pub use builder::{BuildError, Builder, Settings};
 pub use counts::Counts;
 pub use error::BreakerError;
+pub use fallback::{FallbackOn, FallbackReason};
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub use http_classify::HttpClassifier;
 pub use keyed::{DEFAULT_MAX_KEYS, KeyedBreakers};

@@ -245,7 +245,7 @@ fn a_clock_behind_rebases_the_open_period_but_never_a_newer_generation() {
                 // Still open: the period restarted at the earlier reading (or a probe is
                 // being published right now).
                 Err(Rejection::Open(retry)) => {
-                    assert!(retry == core.settings.reset_timeout || retry.is_zero());
+                    assert!(retry == core.settings().reset_timeout || retry.is_zero());
                 }
                 // Half-open already: a probe slot, or none left after the prober's.
                 Ok((_, state)) => assert_eq!(state, State::HalfOpen),
