@@ -25,6 +25,8 @@ pub(crate) const KEYS: &[&str] = &[
     "classify",
     "on_state_change",
     "fallback",
+    "fallback_on",
+    "fallback_reason",
     "crate",
 ];
 
@@ -66,6 +68,8 @@ pub(crate) struct Args {
     pub(crate) classify: Option<Arg<Path>>,
     pub(crate) on_state_change: Option<Arg<Path>>,
     pub(crate) fallback: Option<Arg<Path>>,
+    pub(crate) fallback_on: Option<Arg<LitStr>>,
+    pub(crate) fallback_reason: Option<Arg<syn::LitBool>>,
     pub(crate) krate: Option<Arg<Path>>,
 }
 
@@ -117,6 +121,8 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
                 path(&name, value, "a function `fn(&str, State, State)`"),
             ),
             "fallback" => slot.set(&mut out.fallback, path(&name, value, "an `async fn`")),
+            "fallback_on" => slot.set(&mut out.fallback_on, string(&name, &value)),
+            "fallback_reason" => slot.set(&mut out.fallback_reason, boolean(&name, &value)),
             "crate" => slot.set(&mut out.krate, crate_path(&value)),
             _ => errors.push(at, unknown_key(&meta.path)),
         }
@@ -228,7 +234,7 @@ fn unknown_key(path: &Path) -> syn::Error {
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -259,7 +265,24 @@ fn string(key: &str, value: &Expr) -> syn::Result<LitStr> {
         Some(Lit::Str(lit)) => Ok(lit.clone()),
         _ => Err(syn::Error::new(
             value.span(),
-            format!("`{key}` takes a string literal: `{key} = \"pricing\"`"),
+            format!(
+                "`{key}` takes a string literal: `{key} = \"{}\"`",
+                if key == "fallback_on" {
+                    "error"
+                } else {
+                    "pricing"
+                }
+            ),
+        )),
+    }
+}
+
+fn boolean(key: &str, value: &Expr) -> syn::Result<syn::LitBool> {
+    match literal(value) {
+        Some(Lit::Bool(lit)) => Ok(lit.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!("`{key}` takes `true` or `false`: `{key} = true`"),
         )),
     }
 }
