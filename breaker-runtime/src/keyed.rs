@@ -35,6 +35,9 @@ pub const DEFAULT_MAX_KEYS: usize = 1024;
 /// `metrics` feature). A key that overflowed tries again for a breaker of its own at its
 /// next lookup.
 ///
+/// With the `config` feature, the set takes the loaded settings of its own name (not of
+/// `name[key]`) when it is made, and makes every key's breaker from them.
+///
 /// Cloning a `KeyedBreakers` is cheap and shares the set.
 ///
 /// ```
