@@ -320,3 +320,14 @@ fn partial_settings_parse_alone_and_apply_over_settings() {
     let e = "timeuot = \"1s\"".parse::<PartialSettings>().unwrap_err();
     assert!(e.to_string().contains("did you mean `timeout`"), "{e}");
 }
+
+proptest::proptest! {
+    /// Loading never panics, whatever the text or the variables: it applies or it is an
+    /// error. (The file's table and the variables name breakers no test makes.)
+    #[test]
+    fn loading_never_panics(text in "\\PC{0,80}", key in "[A-Z_]{0,24}", value in "\\PC{0,12}") {
+        let _ = text.parse::<PartialSettings>();
+        let _ = config::load_str("prop.toml", &format!("[breakers.\"cfg-prop\"]\n{text}"));
+        let _ = config::load_vars([(format!("BREAKER_CFGPROP_{key}"), value)]);
+    }
+}
