@@ -6,10 +6,14 @@
 //! ```
 //!
 //! Good for data that may be a little stale but must be there: prices, exchange rates,
-//! feature flags, profile pictures. The fallback gets the very arguments of the refused
-//! call, so it can look up the cache entry for exactly that argument. The rates service
-//! is simulated in-process; the example checks what it prints and exits non-zero if a
-//! check fails.
+//! feature flags, profile pictures. The fallback gets the very arguments of the call, so it
+//! can look up the cache entry for exactly that argument. The rates service is simulated
+//! in-process; the example checks what it prints and exits non-zero if a check fails.
+//!
+//! A cache wants `fallback_on = "error"`: the caller needs a rate whether the breaker
+//! refused the call or the service failed it, so the cache answers both (a failure is
+//! recorded first, so the breaker still trips). Compare `fallback_queue.rs`, whose
+//! fallback defers writes and so answers refusals only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -56,7 +60,12 @@ async fn rates_service(currency: &str) -> Result<f64, RateError> {
 /// The last good rate per currency.
 static LAST_GOOD: LazyLock<Mutex<HashMap<String, f64>>> = LazyLock::new(Mutex::default);
 
-#[circuit_breaker(consecutive_failures = 2, reset_timeout = "300ms", fallback = cached_rate)]
+#[circuit_breaker(
+    consecutive_failures = 2,
+    reset_timeout = "300ms",
+    fallback = cached_rate,
+    fallback_on = "error"
+)]
 async fn exchange_rate(currency: &str) -> Result<Rate, RateError> {
     let per_euro = rates_service(currency).await?;
     // Remember every success, per argument, for the fallback.
@@ -70,8 +79,8 @@ async fn exchange_rate(currency: &str) -> Result<Rate, RateError> {
     })
 }
 
-/// Called instead of `exchange_rate` while the breaker refuses calls, with the same
-/// argument. It never touches the rates service.
+/// Answers for `exchange_rate` when the breaker refuses the call or the service fails it,
+/// with the same argument. It never touches the rates service.
 async fn cached_rate(currency: &str) -> Result<Rate, RateError> {
     let cache = LAST_GOOD.lock().expect("cache lock");
     match cache.get(currency) {
@@ -92,13 +101,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert!(rate.fresh);
     }
 
-    // The service fails. Errors of calls the breaker let through go to the caller, not
-    // to the fallback; two in a row open the breaker.
+    // The service fails. With `fallback_on = "error"` the cache answers the failed calls
+    // too, after each failure was recorded: two in a row still open the breaker.
     DOWN.store(true, Ordering::SeqCst);
     for _ in 0..2 {
-        let err = exchange_rate("USD").await.unwrap_err();
-        println!("USD: error: {err}");
-        assert!(matches!(err, RateError::Status(503)));
+        let rate = exchange_rate("USD").await?;
+        println!("USD: {} (cached: the service failed)", rate.per_euro);
+        assert!(!rate.fresh);
     }
 
     // Open: every call is answered from the cache, for its own argument, and the

@@ -11,6 +11,11 @@
 //! so it is the deadline (`timeout`) that turns its slowness into failures that trip
 //! the breaker. The service is simulated in-process; the example checks what it prints
 //! and exits non-zero if a check fails.
+//!
+//! The default fallback here answers refusals only (`fallback_on = "rejected"`), so the
+//! calls that hang show the deadline at work. A page that must never show an error would
+//! add `fallback_on = "error"`: the default would then also answer a call that timed out,
+//! once its timeout was recorded.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};

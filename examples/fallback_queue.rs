@@ -11,6 +11,12 @@
 //! simulated in-process and counts how often it applied each order. The example checks
 //! that every order was applied exactly once, none lost and none twice, and exits
 //! non-zero otherwise.
+//!
+//! A queue of writes wants the default `fallback_on = "rejected"`: only a refused call is
+//! certain not to have happened. A write the breaker let through and that then failed or
+//! timed out may have been applied by the ledger; queueing it too could apply it twice, so
+//! that error goes to the caller, who can check before trying again. (A cache, which only
+//! serves, wants `"error"`: see `fallback_cached.rs`.)
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};

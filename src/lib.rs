@@ -41,13 +41,17 @@
 pub use breaker_macros::circuit_breaker;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub use breaker_runtime::HttpClassifier;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub use breaker_runtime::config;
 #[cfg(feature = "reqwest-middleware")]
 pub use breaker_runtime::reqwest;
 #[cfg(feature = "tower")]
 pub use breaker_runtime::tower;
 pub use breaker_runtime::{
-    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, KeyedBreakers, Name, Outcome,
-    Permit, Settings, Snapshot, State, StateChange, TripPolicy, registry,
+    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, FallbackOn, FallbackReason,
+    KeyedBreakers, Name, Outcome, Permit, Settings, Snapshot, State, StateChange, TripPolicy,
+    registry,
 };
 pub use breaker_runtime::{BreakerKey, DEFAULT_MAX_KEYS};
 

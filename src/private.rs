@@ -19,8 +19,8 @@ use std::any::Any;
 use std::future::Future;
 
 pub use breaker_runtime::{
-    BreakerError, BreakerKey, BuildError, Builder, CircuitBreaker, KeyedBreakers, Name, Outcome,
-    Permit, TripPolicy,
+    BreakerError, BreakerKey, BuildError, Builder, CircuitBreaker, FallbackOn, FallbackReason,
+    KeyedBreakers, Name, Outcome, Permit, TripPolicy,
 };
 pub use once_cell::sync::OnceCell;
 
@@ -165,6 +165,21 @@ pub trait ReturnType: Sized {
     where
         F: Future<Output = Self>,
         Self::Error: From<BreakerError>;
+
+    /// Runs an admitted call with the runtime's [`Permit::run_or_else`] and
+    /// [`FallbackOn::Error`]: a failure or a timeout is answered by `fallback`, after it was
+    /// recorded (`fallback_on = "error"`).
+    fn run_or_else<F, G, Fut>(
+        permit: Permit<'_>,
+        call: F,
+        classify: Option<fn(&Self) -> Outcome>,
+        fallback: G,
+    ) -> impl Future<Output = Self>
+    where
+        F: Future<Output = Self>,
+        G: FnOnce(FallbackReason) -> Fut,
+        Fut: Future<Output = Self>,
+        Self::Error: From<BreakerError>;
 }
 
 #[diagnostic::do_not_recommend]
@@ -197,6 +212,29 @@ impl<T, E> ReturnType for Result<T, E> {
     {
         permit.run_with(call, classify)
     }
+
+    #[inline]
+    fn run_or_else<F, G, Fut>(
+        permit: Permit<'_>,
+        call: F,
+        classify: Option<fn(&Self) -> Outcome>,
+        fallback: G,
+    ) -> impl Future<Output = Self>
+    where
+        F: Future<Output = Self>,
+        G: FnOnce(FallbackReason) -> Fut,
+        Fut: Future<Output = Self>,
+        E: From<BreakerError>,
+    {
+        let classify = classify.unwrap_or(Outcome::of::<T, E>);
+        permit.run_or_else(call, classify, FallbackOn::Error, fallback)
+    }
+}
+
+/// The reason a rejected call's fallback is given (`fallback_reason = true`).
+#[must_use]
+pub fn rejection_reason(rejected: &BreakerError) -> FallbackReason {
+    FallbackReason::of_rejection(rejected).unwrap_or(FallbackReason::RejectedOpen)
 }
 
 /// What a fallback returns: a future (an `async fn` returns one).

@@ -176,6 +176,34 @@ mod tracing_events {
         );
         assert_eq!(closed.field("successes"), "1");
     }
+
+    #[test]
+    fn a_reconfiguration_is_an_info_event_naming_its_breaker() {
+        let capture = capture();
+        let b = CircuitBreaker::builder("features.reconfigured")
+            .build()
+            .unwrap();
+        let mut settings = b.settings();
+        settings.max_requests = 3;
+        b.reconfigure(settings).unwrap();
+        let seen = capture.0.lock().unwrap().clone();
+        let ours: Vec<&Seen> = seen
+            .iter()
+            .filter(|e| e.field("breaker") == "features.reconfigured")
+            .collect();
+        assert_eq!(ours.len(), 1, "{seen:#?}");
+        assert_eq!(ours[0].level, Level::INFO);
+        assert_eq!(ours[0].field("message"), "circuit breaker reconfigured");
+        assert_eq!(
+            (ours[0].field("from"), ours[0].field("to")),
+            ("closed", "closed")
+        );
+        assert!(
+            ours[0].field("cause").contains("reconfigured"),
+            "{:?}",
+            ours[0]
+        );
+    }
 }
 
 #[cfg(feature = "serde")]

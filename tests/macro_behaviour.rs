@@ -119,6 +119,90 @@ async fn fallback_is_served_with_the_same_arguments_only_when_rejected() {
     );
 }
 
+// --- fallback on error ------------------------------------------------------------------
+
+static ON_ERROR_REASONS: Mutex<Vec<(String, async_breaker::FallbackReason)>> =
+    Mutex::new(Vec::new());
+
+fn ignore_not_found(r: &Result<String, TestError>) -> Outcome {
+    match r {
+        Err(TestError::NotFound) => Outcome::Ignored,
+        other => Outcome::of(other),
+    }
+}
+
+#[circuit_breaker(
+    name = "behaviour::fallback_on_error",
+    timeout = "2s",
+    consecutive_failures = 3,
+    classify = ignore_not_found,
+    fallback = stock_cached,
+    fallback_on = "error",
+    fallback_reason = true
+)]
+async fn stock_live(sku: String, delay: Duration, found: bool) -> Result<String, TestError> {
+    tokio::time::sleep(delay).await;
+    match (sku.as_str(), found) {
+        (_, false) => Err(TestError::NotFound),
+        ("down", true) => Err(TestError::Down),
+        (sku, true) => Ok(format!("live {sku}")),
+    }
+}
+
+async fn stock_cached(
+    sku: String,
+    _delay: Duration,
+    _found: bool,
+    reason: async_breaker::FallbackReason,
+) -> Result<String, TestError> {
+    ON_ERROR_REASONS.lock().unwrap().push((sku.clone(), reason));
+    Ok(format!("cached {sku}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn fallback_on_error_answers_failures_and_timeouts_after_recording_them() {
+    use async_breaker::FallbackReason::{Failed, RejectedOpen, TimedOut};
+    let quick = Duration::ZERO;
+    assert_eq!(stock_live("a".into(), quick, true).await.unwrap(), "live a");
+    assert!(
+        matches!(
+            stock_live("a".into(), quick, false).await,
+            Err(TestError::NotFound)
+        ),
+        "an ignored outcome goes to the caller"
+    );
+    assert_eq!(
+        stock_live("down".into(), quick, true).await.unwrap(),
+        "cached down"
+    );
+    let slow = stock_live("slow".into(), Duration::from_secs(5), true);
+    assert_eq!(slow.await.unwrap(), "cached slow");
+    let counts = registry::get("behaviour::fallback_on_error")
+        .unwrap()
+        .counts();
+    assert_eq!(counts.total_failures, 2, "both were recorded: {counts:?}");
+    assert_eq!(counts.total_ignored, 1);
+    assert_eq!(
+        stock_live("down".into(), quick, true).await.unwrap(),
+        "cached down"
+    );
+    assert_eq!(state("behaviour::fallback_on_error"), State::Open);
+    assert_eq!(
+        stock_live("b".into(), quick, true).await.unwrap(),
+        "cached b"
+    );
+    let reasons: Vec<_> = ON_ERROR_REASONS.lock().unwrap().drain(..).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("down".into(), Failed),
+            ("slow".into(), TimedOut),
+            ("down".into(), Failed),
+            ("b".into(), RejectedOpen),
+        ]
+    );
+}
+
 // --- deadline ---------------------------------------------------------------------------
 
 #[circuit_breaker(name = "behaviour::deadline", timeout = "2s", consecutive_failures = 2)]
@@ -859,4 +943,45 @@ async fn a_method_keys_its_breakers_on_its_receiver() {
     ));
     assert_eq!(west.price(false).await.unwrap(), 5);
     assert_eq!(state("macro_behaviour::Region::price[east]"), State::Open);
+}
+
+#[circuit_breaker(
+    key = host,
+    consecutive_failures = 2,
+    fallback = stock_from_cache,
+    fallback_on = "error",
+    fallback_reason = true
+)]
+async fn keyed_stock(host: &str, fail: bool) -> Result<String, TestError> {
+    if fail {
+        Err(TestError::Down)
+    } else {
+        Ok(format!("{host}: live"))
+    }
+}
+
+async fn stock_from_cache(
+    host: &str,
+    _fail: bool,
+    reason: async_breaker::FallbackReason,
+) -> Result<String, TestError> {
+    Ok(format!("{host}: cached after {reason:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breakers_fall_back_on_errors_per_key() {
+    use async_breaker::FallbackReason::{Failed, RejectedOpen};
+    for _ in 0..2 {
+        let answer = keyed_stock("a", true).await.unwrap();
+        assert_eq!(answer, format!("a: cached after {Failed:?}"));
+    }
+    let answer = keyed_stock("a", false).await.unwrap();
+    assert_eq!(
+        answer,
+        format!("a: cached after {RejectedOpen:?}"),
+        "a's breaker is open"
+    );
+    assert_eq!(keyed_stock("b", false).await.unwrap(), "b: live");
+    assert_eq!(state("macro_behaviour::keyed_stock[a]"), State::Open);
+    assert_eq!(state("macro_behaviour::keyed_stock[b]"), State::Closed);
 }

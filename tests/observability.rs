@@ -87,6 +87,7 @@ async fn a_failing_dependency_shows_in_metrics_breakers_and_listeners() {
         .expect("client");
     let get = |path: &str| service::get(&client, &format!("{url}{path}"));
     let post = |path: &str| service::post(&client, &format!("{url}{path}"));
+    let put = |path: &str, body: &str| service::put(&client, &format!("{url}{path}"), body);
 
     // Before any call: every series exists (handles are made when a breaker is built),
     // at zero, and the gauge says closed.
@@ -246,7 +247,54 @@ async fn a_failing_dependency_shows_in_metrics_breakers_and_listeners() {
         404
     );
 
+    // Live reconfiguration over HTTP: a JSON body of the settings to change; mistakes are
+    // a 400 that names them and change nothing.
+    let changed = put(
+        "/breakers/it.pricing/settings",
+        r#"{"timeout": "1m 30s", "consecutive_failures": 7}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let changed = changed.json().unwrap();
+    assert_eq!(changed["settings"]["timeout"], 90.0);
+    assert_eq!(
+        changed["settings"]["trip_policy"]["consecutive_failures"],
+        7
+    );
+    assert_eq!(
+        changed["settings"]["reset_timeout"], 3600.0,
+        "what the body leaves out stays"
+    );
+    let typo = put("/breakers/it.pricing/settings", r#"{"timout": "1s"}"#)
+        .await
+        .unwrap();
+    assert_eq!(typo.status, 400, "{typo:?}");
+    assert!(typo.body.contains("did you mean `timeout`"), "{typo:?}");
+    let zero = put("/breakers/it.pricing/settings", r#"{"max_requests": 0}"#)
+        .await
+        .unwrap();
+    assert_eq!(zero.status, 400, "{zero:?}");
+    assert!(zero.body.contains("at least 1"), "{zero:?}");
+    let not_json = put("/breakers/it.pricing/settings", "timeout=1s")
+        .await
+        .unwrap();
+    assert_eq!(not_json.status, 400, "{not_json:?}");
+    let unchanged = registry::get(PRICING).unwrap().settings();
+    assert_eq!(unchanged.timeout, Some(Duration::from_secs(90)));
+    assert_eq!(
+        put("/breakers/it.nothing/settings", "{}")
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+
     let scrape = Scrape::parse(&get("/metrics").await.unwrap().body);
+    assert_eq!(
+        scrape.value("breaker_reconfigurations_total", &[("breaker", PRICING)]),
+        Some(1.0)
+    );
     assert_eq!(transitions(&scrape, PRICING, "open", "closed"), Some(1.0));
     assert_eq!(gauge(&scrape, PRICING), Some(0.0));
     assert_eq!(calls(&scrape, PRICING, "success"), Some(3.0));
@@ -264,7 +312,8 @@ async fn a_failing_dependency_shows_in_metrics_breakers_and_listeners() {
             [
                 (PRICING, Cause::Tripped),
                 (PRICING, Cause::Reset),
-                (INVENTORY, Cause::ForcedOpen)
+                (INVENTORY, Cause::ForcedOpen),
+                (PRICING, Cause::Reconfigured),
             ]
         );
     }

@@ -25,6 +25,8 @@ pub(crate) const KEYS: &[&str] = &[
     "classify",
     "on_state_change",
     "fallback",
+    "fallback_on",
+    "fallback_reason",
     "key",
     "max_keys",
     "crate",
@@ -70,6 +72,8 @@ pub(crate) struct Args {
     pub(crate) fallback: Option<Arg<Path>>,
     pub(crate) key: Option<Arg<Expr>>,
     pub(crate) max_keys: Option<Arg<LitInt>>,
+    pub(crate) fallback_on: Option<Arg<LitStr>>,
+    pub(crate) fallback_reason: Option<Arg<syn::LitBool>>,
     pub(crate) krate: Option<Arg<Path>>,
 }
 
@@ -123,6 +127,8 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
             "fallback" => slot.set(&mut out.fallback, path(&name, value, "an `async fn`")),
             "key" => slot.set(&mut out.key, Ok(value)),
             "max_keys" => slot.set(&mut out.max_keys, integer(&name, &value)),
+            "fallback_on" => slot.set(&mut out.fallback_on, string(&name, &value)),
+            "fallback_reason" => slot.set(&mut out.fallback_reason, boolean(&name, &value)),
             "crate" => slot.set(&mut out.krate, crate_path(&value)),
             _ => errors.push(at, unknown_key(&meta.path)),
         }
@@ -234,7 +240,7 @@ fn unknown_key(path: &Path) -> syn::Error {
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -265,7 +271,24 @@ fn string(key: &str, value: &Expr) -> syn::Result<LitStr> {
         Some(Lit::Str(lit)) => Ok(lit.clone()),
         _ => Err(syn::Error::new(
             value.span(),
-            format!("`{key}` takes a string literal: `{key} = \"pricing\"`"),
+            format!(
+                "`{key}` takes a string literal: `{key} = \"{}\"`",
+                if key == "fallback_on" {
+                    "error"
+                } else {
+                    "pricing"
+                }
+            ),
+        )),
+    }
+}
+
+fn boolean(key: &str, value: &Expr) -> syn::Result<syn::LitBool> {
+    match literal(value) {
+        Some(Lit::Bool(lit)) => Ok(lit.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!("`{key}` takes `true` or `false`: `{key} = true`"),
         )),
     }
 }

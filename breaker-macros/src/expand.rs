@@ -208,6 +208,10 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
     let breaker = breaker(config, &cx, &sig.ident.unraw().to_string());
     let (rejected, on_reject) = on_reject(config, &cx);
     let (classify, run) = classify_and_run(config, &cx);
+    let (keep_args, run) = match on_error(config, &cx) {
+        Some((keep_args, run)) => (keep_args, run),
+        None => (TokenStream::new(), run),
+    };
     let stmts = &block.stmts;
 
     quote! {
@@ -221,6 +225,7 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
                 ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
                 ::core::result::Result::Err(#rejected) => return #on_reject,
             };
+            #keep_args
             let __breaker_call = async move {
                 #fake_return
                 #(#destructure)*
@@ -401,6 +406,42 @@ fn on_reject(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
             quote!(__breaker_reject(__breaker_rejected)),
         );
     };
+    let at = located(path.span());
+    let receiver = cx.receiver.then(|| quote_spanned!(at=> self));
+    let private = &cx.private;
+    // Read before the rejection moves into the guard below.
+    let (reason, read_reason) = if config.fallback_reason {
+        (
+            Some(quote!(__breaker_reason)),
+            quote!(let __breaker_reason = #private::rejection_reason(&__breaker_rejected);),
+        )
+    } else {
+        (None, TokenStream::new())
+    };
+    let fallback = fallback_call(path, cx, receiver, reason);
+    // Guarded against a fallback that calls its own function again while it is open.
+    (
+        quote!(__breaker_rejected),
+        quote! {{
+            #read_reason
+            #private::nested_fallback(__breaker_rejected, __breaker_reject, async {
+                #fallback
+            })
+            .await
+        }},
+    )
+}
+
+/// The call of the fallback at `path` with the function's arguments (after `receiver`,
+/// for a method), and `reason` last when the fallback takes one, awaited and checked to
+/// return the function's type. Spanned on the `fallback = ...` path, so that a fallback
+/// that does not fit is an error there.
+fn fallback_call(
+    path: &syn::Path,
+    cx: &Context,
+    receiver: Option<TokenStream>,
+    reason: Option<TokenStream>,
+) -> TokenStream {
     let Context { ret, .. } = cx;
     let at = located(path.span());
     let private = respan(cx.private.clone(), at);
@@ -408,28 +449,77 @@ fn on_reject(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
         (true, Some(_)) => quote_spanned!(at=> Self::#path),
         _ => quote!(#path),
     };
-    let receiver = cx.receiver.then(|| quote_spanned!(at=> self,));
+    let receiver = receiver.map(|r| quote_spanned!(at=> #r,));
     let args = cx.args.iter().map(|ident| {
         let mut ident = ident.clone();
         ident.set_span(at);
         ident
     });
-    let fallback = quote_spanned! {at=>
+    let reason = reason.map(|r| {
+        let r = respan(r, at);
+        quote_spanned!(at=> , #r)
+    });
+    quote_spanned! {at=>
         <_ as #private::Same<#ret>>::same(
-            <_ as #private::Fallback>::future(#callee(#receiver #(#args),*)).await
+            <_ as #private::Fallback>::future(#callee(#receiver #(#args),* #reason)).await
         )
+    }
+}
+
+/// With `fallback_on = "error"`: the arguments kept for the fallback (cloned before the
+/// call takes them, each spanned on its own parameter so that one that is not `Clone` is
+/// an error there), and the admitted call run with the fallback answering a failure or a
+/// timeout after it was recorded.
+fn on_error(config: &Config, cx: &Context) -> Option<(TokenStream, TokenStream)> {
+    if !config.fallback_on_error {
+        return None;
+    }
+    let path = config.fallback.as_ref()?;
+    let private = &cx.private;
+    let receiver = cx.receiver.then(|| quote!(self));
+    let kept = receiver
+        .iter()
+        .cloned()
+        .chain(cx.args.iter().map(|ident| quote!(#ident)));
+    let clones = kept.map(|arg| {
+        let at = located(arg.span());
+        quote_spanned!(at=> ::core::clone::Clone::clone(&#arg))
+    });
+    let keep = quote! {
+        let __breaker_fallback_args = (#(#clones,)*);
     };
-    // Guarded against a fallback that calls its own function again while it is open.
-    let nested = &cx.private;
-    (
-        quote!(__breaker_rejected),
-        quote! {
-            #nested::nested_fallback(__breaker_rejected, __breaker_reject, async {
+    let self_pat = cx.receiver.then(|| quote!(__breaker_self,));
+    let args = &cx.args;
+    let reason = config.fallback_reason.then(|| quote!(__breaker_reason));
+    let fallback = fallback_call(
+        path,
+        cx,
+        cx.receiver.then(|| quote!(__breaker_self)),
+        reason,
+    );
+    let classify = if config.classify.is_some() {
+        quote!(::core::option::Option::Some(__breaker_classify))
+    } else {
+        quote!(::core::option::Option::None)
+    };
+    let Context {
+        ret, return_type, ..
+    } = cx;
+    let at = error_span(ret);
+    let return_type = respan(return_type.clone(), at);
+    let run = quote_spanned! {at=>
+        #return_type::run_or_else(
+            __breaker_permit,
+            __breaker_call,
+            #classify,
+            move |__breaker_reason: #private::FallbackReason| async move {
+                let (#self_pat #(#args,)*) = __breaker_fallback_args;
                 #fallback
-            })
-            .await
-        },
-    )
+            },
+        )
+        .await
+    };
+    Some((keep, run))
 }
 
 /// Running the admitted call: `ReturnType::run`, or `run_with` and the classifier (the

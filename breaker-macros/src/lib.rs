@@ -56,7 +56,8 @@ use crate::errors::{Errors, FUNCTION};
 /// call runs the body unchanged (`return` and `?` keep their meaning) under the breaker's
 /// deadline, and its result is recorded: `Ok` as a success, `Err` as a failure. A rejected
 /// call (the breaker is open, or half-open with its probe budget taken) runs the fallback
-/// if there is one, and otherwise returns `Err(E::from(BreakerError::Open { .. }))` or
+/// if there is one (with `fallback_on = "error"` also a call that failed or timed out), and
+/// otherwise returns `Err(E::from(BreakerError::Open { .. }))` or
 /// `HalfOpenFull` at once, without running the body.
 ///
 /// The signature is kept as written: visibility, attributes, doc comments, generics,
@@ -86,6 +87,8 @@ use crate::errors::{Errors, FUNCTION};
 /// | `fallback` | path to an `async fn` | none | called with the same arguments when the breaker rejects the call |
 /// | `key` | expression over the arguments | none | one breaker per value (a host, a tenant), named `name[value]` |
 /// | `max_keys` | integer ≥ 1 | `1024` | with `key` only: how many keyed breakers the function keeps |
+/// | `fallback_on` | `"rejected"` or `"error"` | `"rejected"` | with `"error"`, the fallback also answers admitted calls that fail or time out (after they were recorded) |
+/// | `fallback_reason` | `true` or `false` | `false` | the fallback takes one more, last argument: a `FallbackReason` |
 /// | `crate` | string path | `"::async_breaker"` | where `async-breaker` is, for crates that re-export it |
 ///
 /// At most one trip policy may be given; without one, the breaker opens after 5
@@ -400,6 +403,46 @@ use crate::errors::{Errors, FUNCTION};
 /// compile error on the `fallback = ...` path. A fallback that calls its own function again
 /// while the breaker rejects it would recurse without end; after 16 nested fallbacks the
 /// rejection is returned as the function's error instead.
+///
+/// ## `fallback_on` and `fallback_reason`
+///
+/// `fallback_on = "error"` makes the fallback answer an admitted call that fails (its
+/// result classified `Outcome::Failure`) or times out too, after the outcome was recorded,
+/// so the breaker still learns from it. A result classified `Outcome::Ignored` goes to the
+/// caller. Since the body takes the arguments, each is cloned before the call for the
+/// fallback: every argument (and the receiver) must be `Clone` (references are copied), and
+/// a `&mut` argument or `&mut self` is a compile error. It fits a fallback that serves
+/// something instead (a cache, a default); a fallback that defers the work (a queue of
+/// writes) wants the default `"rejected"`, since a write that failed may have happened.
+///
+/// With `fallback_reason = true` the fallback takes one more, last argument of type
+/// `FallbackReason` (`RejectedOpen`, `HalfOpenFull`, `Failed`, `TimedOut`); a fallback
+/// without it, or with another type there, is a compile error on the `fallback = ...`
+/// path.
+///
+/// ```
+/// use async_breaker::{BreakerError, FallbackReason, circuit_breaker};
+/// # #[derive(Debug)]
+/// # enum AppError { Breaker(BreakerError), Down }
+/// # impl From<BreakerError> for AppError {
+/// #     fn from(e: BreakerError) -> Self { AppError::Breaker(e) }
+/// # }
+///
+/// #[circuit_breaker(fallback = cached, fallback_on = "error", fallback_reason = true)]
+/// async fn quote(sku: &str) -> Result<u64, AppError> {
+///     Err(AppError::Down)
+/// }
+///
+/// async fn cached(_sku: &str, reason: FallbackReason) -> Result<u64, AppError> {
+///     assert_eq!(reason, FallbackReason::Failed);
+///     Ok(1899)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(quote("a").await.unwrap(), 1899); // failed, recorded, answered by the cache
+/// # }
+/// ```
 ///
 /// ```
 /// use std::collections::HashMap;

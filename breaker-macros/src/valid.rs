@@ -48,6 +48,10 @@ pub(crate) struct Config {
     pub(crate) key: Option<Expr>,
     /// How many keyed breakers the function's set holds (with `key` only).
     pub(crate) max_keys: Option<usize>,
+    /// `fallback_on = "error"`: the fallback also answers failed and timed-out calls.
+    pub(crate) fallback_on_error: bool,
+    /// `fallback_reason = true`: the fallback takes a last `FallbackReason` argument.
+    pub(crate) fallback_reason: bool,
 }
 
 /// Checks the arguments, and, when the function could be parsed, that no setting reads its
@@ -80,6 +84,7 @@ pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> 
             ),
         );
     }
+    let (fallback_on_error, fallback_reason) = fallback_mode(&args, func, errors);
     let name = args.name.map(|arg| arg.value);
     Config {
         krate: args.krate.map_or_else(default_crate_path, |arg| arg.value),
@@ -114,7 +119,91 @@ pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> 
                  keeps (default 1024)",
             )
         }),
+        fallback_on_error,
+        fallback_reason,
     }
+}
+
+/// `fallback_on` and `fallback_reason`: known values, only beside a `fallback`, and for
+/// `"error"` arguments the fallback can get again after the call used them.
+fn fallback_mode(args: &Args, func: Option<&ItemFn>, errors: &mut Errors) -> (bool, bool) {
+    let mut on_error = false;
+    if let Some(arg) = &args.fallback_on {
+        match arg.value.value().as_str() {
+            "rejected" => {}
+            "error" => on_error = true,
+            other => {
+                let close = ["rejected", "error"]
+                    .into_iter()
+                    .filter(|v| crate::attr::edit_distance(v, other) <= 3)
+                    .min_by_key(|v| crate::attr::edit_distance(v, other))
+                    .map(|v| format!("; did you mean \"{v}\"?"))
+                    .unwrap_or_default();
+                errors.push(
+                    arg.position,
+                    syn::Error::new(
+                        arg.value.span(),
+                        format!(
+                            "unknown fallback_on value \"{other}\"{close}\n`fallback_on = \"rejected\"` \
+                             (the default) calls the fallback when the breaker refuses a call; \
+                             `fallback_on = \"error\"` also when an admitted call fails or times out"
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+    let reason = args
+        .fallback_reason
+        .as_ref()
+        .is_some_and(|arg| arg.value.value);
+    if args.fallback.is_none() {
+        for (key, arg) in [
+            (
+                "fallback_on",
+                args.fallback_on.as_ref().map(|a| (a.key, a.position)),
+            ),
+            (
+                "fallback_reason",
+                args.fallback_reason.as_ref().map(|a| (a.key, a.position)),
+            ),
+        ] {
+            if let Some((span, position)) = arg {
+                errors.push(
+                    position,
+                    syn::Error::new(
+                        span,
+                        format!(
+                            "`{key}` says how the fallback is called, but there is no fallback: \
+                             add `fallback = your_async_fn`, or remove `{key}`"
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+    if on_error && let Some(func) = func {
+        for input in &func.sig.inputs {
+            let mutable = match input {
+                FnArg::Receiver(r) => r.reference.is_some() && r.mutability.is_some(),
+                FnArg::Typed(t) => matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some()),
+            };
+            if mutable {
+                let position = args.fallback_on.as_ref().map_or(0, |a| a.position);
+                errors.push(
+                    position,
+                    syn::Error::new(
+                        input.span(),
+                        "with `fallback_on = \"error\"` the fallback gets the arguments after \
+                         the call used them, so each is cloned before the call; a `&mut` \
+                         argument cannot be: take it by `&` or by value, or use \
+                         `fallback_on = \"rejected\"`",
+                    ),
+                );
+            }
+        }
+    }
+    (on_error, reason)
 }
 
 /// The keys that each choose a trip policy.

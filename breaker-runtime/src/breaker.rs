@@ -14,12 +14,12 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::builder::{Builder, Functions, Hook, Settings};
+use crate::builder::{Builder, Functions, Given, Hook, Settings};
 use crate::call::Call;
 use crate::counts::{
     self, FAILURES, IGNORED, REQUESTS, STREAK, SUCCESSES, WORDS, incremented, split_streak,
@@ -29,7 +29,7 @@ use crate::observe::{Cause, Observer, StateChange};
 use crate::permit::CoreRef;
 use crate::state::Word;
 use crate::sync::{AtomicU64, Ordering, fence};
-use crate::{BreakerError, Counts, Name, Outcome, Permit, State};
+use crate::{BreakerError, BuildError, Counts, Name, Outcome, Permit, State};
 
 /// The state word as read, with the start of its generation when it could be read
 /// consistently (it cannot while a transition is being published).
@@ -97,10 +97,29 @@ pub(crate) struct Core {
     since: AtomicU64,
     counters: [AtomicU64; WORDS],
     base: Instant,
-    reset_ns: u64,
-    interval_ns: Option<u64>,
+    // The settings the state machine reads on its paths, one word each, so that a
+    // reconfiguration can change them without a lock on the call path: stored before the
+    // reconfiguration's new generation is published (Release), so that a caller that sees
+    // the new generation sees them.
+    reset_ns: AtomicU64,
+    /// `interval` in nanoseconds, 0 for none.
+    interval_ns: AtomicU64,
+    /// `timeout` in nanoseconds, 0 for none.
+    timeout_ns: AtomicU64,
+    max_requests: AtomicU64,
+    /// The whole settings: read off the call path (snapshots, the trip policy after a
+    /// failure), written only by a reconfiguration.
+    settings: RwLock<Settings>,
+    /// The settings it was built with (after the loaded configuration), which sharing by
+    /// name compares: a reconfigured shared breaker still matches its code.
+    pub(crate) built: Settings,
+    /// The code's own settings, and which of them the code gave, before any loaded
+    /// configuration: to tell whether a later load would change this breaker.
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) code: Settings,
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) given: Given,
     pub(crate) name: Name,
-    pub(crate) settings: Settings,
     hook: Option<Hook>,
     pub(crate) functions: Functions,
     pub(crate) observer: Observer,
@@ -111,21 +130,97 @@ impl Core {
         let Builder {
             name,
             settings,
+            given,
+            code,
             hook,
             functions,
+            configured: _,
         } = builder;
         Core {
             word: AtomicU64::new(Word::INITIAL.0),
             since: AtomicU64::new(EPOCH),
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             base: Instant::now(),
-            reset_ns: nanos(settings.reset_timeout),
-            interval_ns: settings.interval.map(nanos),
+            reset_ns: AtomicU64::new(nanos(settings.reset_timeout)),
+            interval_ns: AtomicU64::new(settings.interval.map_or(0, nanos)),
+            timeout_ns: AtomicU64::new(settings.timeout.map_or(0, nanos)),
+            max_requests: AtomicU64::new(u64::from(settings.max_requests)),
             observer: Observer::new(&name),
             name,
-            settings,
+            settings: RwLock::new(settings),
+            built: settings,
+            code: code.unwrap_or(settings),
+            given,
             hook,
             functions,
+        }
+    }
+
+    /// The current settings.
+    pub(crate) fn settings(&self) -> Settings {
+        *self.settings.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `reset_timeout` in nanoseconds.
+    #[inline]
+    fn reset_ns(&self) -> u64 {
+        self.reset_ns.load(Ordering::Relaxed)
+    }
+
+    /// `interval` in nanoseconds, if any.
+    #[inline]
+    fn interval_ns(&self) -> Option<u64> {
+        match self.interval_ns.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// The deadline of each call, if any.
+    #[inline]
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        match self.timeout_ns.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    #[inline]
+    fn max_requests(&self) -> u64 {
+        self.max_requests.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the settings (checked already) and starts a new generation in the same
+    /// state, reported with [`Cause::Reconfigured`]. Calls admitted before finish under
+    /// the generation rule: their outcomes are stale and dropped.
+    pub(crate) fn reconfigure(&self, settings: Settings) {
+        {
+            // Concurrent reconfigurations each store all their words under the lock, so
+            // the last one's settings are the ones in force; each then starts a
+            // generation of its own.
+            let mut current = self
+                .settings
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            *current = settings;
+            self.reset_ns
+                .store(nanos(settings.reset_timeout), Ordering::Relaxed);
+            self.interval_ns
+                .store(settings.interval.map_or(0, nanos), Ordering::Relaxed);
+            self.timeout_ns
+                .store(settings.timeout.map_or(0, nanos), Ordering::Relaxed);
+            self.max_requests
+                .store(u64::from(settings.max_requests), Ordering::Relaxed);
+        }
+        loop {
+            let word = Word(self.word.load(Ordering::Acquire));
+            if word.busy() {
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.transition(word, word.state(), self.now(), Some(Cause::Reconfigured)) {
+                return;
+            }
         }
     }
 
@@ -248,7 +343,7 @@ impl Core {
             let generation = word.generation();
             match word.state() {
                 State::Closed => {
-                    if let Some(interval) = self.interval_ns {
+                    if let Some(interval) = self.interval_ns() {
                         match self.since_of(word) {
                             Since::Changed => continue,
                             Since::At(since) => {
@@ -281,7 +376,7 @@ impl Core {
                         Since::Busy => return Err(Rejection::Open(Duration::ZERO)),
                     };
                     let now = clock.get();
-                    let until = self.rebased(since, now).saturating_add(self.reset_ns);
+                    let until = self.rebased(since, now).saturating_add(self.reset_ns());
                     if now >= until {
                         self.transition(
                             word,
@@ -295,7 +390,7 @@ impl Core {
                 }
                 State::HalfOpen => {
                     let ignored = self.value(IGNORED, generation);
-                    let budget = u64::from(self.settings.max_requests);
+                    let budget = self.max_requests();
                     match self.update(REQUESTS, generation, |r| {
                         (r.saturating_sub(ignored) < budget).then(|| incremented(r))
                     }) {
@@ -350,9 +445,7 @@ impl Core {
         let (consecutive_successes, consecutive_failures) = split_streak(streak);
         let (to, cause) = match (word.state(), failed) {
             (State::HalfOpen, true) => (State::Open, Cause::ProbeFailed),
-            (State::HalfOpen, false)
-                if consecutive_successes >= u64::from(self.settings.max_requests) =>
-            {
+            (State::HalfOpen, false) if consecutive_successes >= self.max_requests() => {
                 (State::Closed, Cause::ProbesSucceeded)
             }
             // A breaker held closed never trips.
@@ -363,7 +456,7 @@ impl Core {
                 counts.total_failures = counts.total_failures.max(total);
                 counts.consecutive_successes = consecutive_successes;
                 counts.consecutive_failures = consecutive_failures;
-                if !self.settings.trip_policy.should_trip(&counts) {
+                if !self.settings().trip_policy.should_trip(&counts) {
                     return;
                 }
                 (State::Open, Cause::Tripped)
@@ -410,8 +503,9 @@ impl Core {
         // change of state is reported: an interval reset, or an operator action that
         // leaves the state as it was (holding an open breaker open, resetting a closed
         // one), starts a new generation silently.
+        // A reconfiguration is reported whatever the state: its settings are news.
         let ended = cause
-            .filter(|_| from.state() != to)
+            .filter(|c| from.state() != to || *c == Cause::Reconfigured)
             .map(|_| self.counts_of(from.generation()));
         self.word.store(next.0, Ordering::Release);
         // Retag the counts so that none keeps an ancient generation's tag, which 2^24
@@ -435,7 +529,8 @@ impl Core {
                 to,
                 cause,
                 counts,
-                retry_after: (to == State::Open && !held).then_some(self.settings.reset_timeout),
+                retry_after: (to == State::Open && !held)
+                    .then(|| Duration::from_nanos(self.reset_ns())),
             };
             self.notify(&change);
         }
@@ -448,7 +543,8 @@ impl Core {
     fn notify(&self, change: &StateChange) {
         self.observer.transition(change);
         crate::registry::notify_listeners(change);
-        if let Some(hook) = &self.hook {
+        // The hook hears real changes of state only.
+        if let Some(hook) = self.hook.as_ref().filter(|_| change.from != change.to) {
             contained(&self.name, "on_state_change hook", || {
                 hook(&self.name, change.from, change.to);
             });
@@ -481,10 +577,10 @@ impl Core {
             let since = self.rebased(since, now);
             let due = match view.word.state() {
                 State::Open if view.word.held() => None,
-                State::Open => (now >= since.saturating_add(self.reset_ns))
+                State::Open => (now >= since.saturating_add(self.reset_ns()))
                     .then_some((State::HalfOpen, Some(Cause::ResetTimeoutElapsed))),
                 State::Closed => self
-                    .interval_ns
+                    .interval_ns()
                     .filter(|i| now >= since.saturating_add(*i))
                     .map(|_| (State::Closed, None)),
                 State::HalfOpen => None,
@@ -504,7 +600,7 @@ impl Core {
             (State::Open, Some(since)) => Some(Duration::from_nanos(
                 since
                     .min(now)
-                    .saturating_add(self.reset_ns)
+                    .saturating_add(self.reset_ns())
                     .saturating_sub(now),
             )),
             (State::Open, None) => Some(Duration::ZERO),
@@ -579,10 +675,52 @@ impl CircuitBreaker {
         &self.core.name
     }
 
-    /// The breaker's settings.
+    /// The breaker's settings now (they change only by
+    /// [`reconfigure`](Self::reconfigure)).
     #[must_use]
-    pub fn settings(&self) -> &Settings {
-        &self.core.settings
+    pub fn settings(&self) -> Settings {
+        self.core.settings()
+    }
+
+    /// Applies new settings to this live breaker, for an operator during an incident.
+    ///
+    /// The settings are checked first: invalid ones are an error and change nothing.
+    /// Valid ones start a new generation in the current state (counts cleared; outcomes of
+    /// calls admitted before are stale and dropped; an open breaker's `reset_timeout`
+    /// counts afresh from now), and listeners receive a [`StateChange`] with
+    /// [`Cause::Reconfigured`] (with `from == to` unless time moved the state first), as
+    /// do tracing and metrics (`breaker_reconfigurations_total`). The breaker's own
+    /// `on_state_change` hook hears only real changes of state, so not this. A hold
+    /// ([`force_open`](Self::force_open)) stays. Safe against concurrent calls: a call
+    /// reads the settings of the generation that admitted it, and one admitted before
+    /// finishes under the generation rule like any stale call (its deadline is the one it
+    /// was admitted with).
+    ///
+    /// Every clone of the breaker sees the new settings; a breaker shared by name
+    /// ([`Builder::build_shared`]) still matches builders with its original settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use breaker_runtime::{BuildError, CircuitBreaker};
+    ///
+    /// let b = CircuitBreaker::builder("reconfigure-example").build()?;
+    /// let mut settings = b.settings();
+    /// settings.timeout = Some(Duration::from_millis(500));
+    /// b.reconfigure(settings)?;
+    /// assert_eq!(b.settings().timeout, Some(Duration::from_millis(500)));
+    ///
+    /// settings.max_requests = 0;
+    /// assert_eq!(b.reconfigure(settings), Err(BuildError::ZeroMaxRequests));
+    /// assert_eq!(b.settings().max_requests, 1, "unchanged");
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The [`BuildError`] of an invalid setting; nothing changes then.
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), BuildError> {
+        settings.validate()?;
+        self.core.reconfigure(settings);
+        Ok(())
     }
 
     /// The current state. Looking moves an open breaker whose `reset_timeout` has elapsed
@@ -618,7 +756,7 @@ impl CircuitBreaker {
             forced: view.word.held(),
             counts: self.core.counts_of(view.word.generation()),
             retry_after: self.core.retry_after(view, now),
-            settings: self.core.settings,
+            settings: self.core.settings(),
         }
     }
 

@@ -83,7 +83,7 @@ impl Settings {
         }
     }
 
-    fn validate(&self) -> Result<(), BuildError> {
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
         if self.max_requests == 0 {
             return Err(BuildError::ZeroMaxRequests);
         }
@@ -183,8 +183,34 @@ pub enum BuildError {
 pub struct Builder {
     pub(crate) name: Name,
     pub(crate) settings: Settings,
+    /// Which settings the code gave (the others are the built-in defaults, which a
+    /// configuration's `[defaults]` table may replace).
+    pub(crate) given: Given,
+    /// Whether the loaded configuration was applied already (a keyed set's template takes
+    /// its name's settings once, and its breakers are made from it as it is).
+    pub(crate) configured: bool,
+    /// The code's settings before the configuration was applied.
+    pub(crate) code: Option<Settings>,
     pub(crate) hook: Option<Hook>,
     pub(crate) functions: Functions,
+}
+
+/// Which settings a builder was given explicitly, one bit each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Given(pub(crate) u8);
+
+impl Given {
+    pub(crate) const TIMEOUT: u8 = 1;
+    pub(crate) const MAX_REQUESTS: u8 = 1 << 1;
+    pub(crate) const INTERVAL: u8 = 1 << 2;
+    pub(crate) const RESET_TIMEOUT: u8 = 1 << 3;
+    pub(crate) const TRIP_POLICY: u8 = 1 << 4;
+    pub(crate) const ALL: Given = Given(0b1_1111);
+
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
 }
 
 impl Builder {
@@ -194,6 +220,9 @@ impl Builder {
         Builder {
             name: name.into(),
             settings: Settings::default(),
+            given: Given::default(),
+            configured: false,
+            code: None,
             hook: None,
             functions: Functions::default(),
         }
@@ -215,12 +244,14 @@ impl Builder {
     /// not it would have finished at once.
     pub fn timeout(mut self, timeout: Duration) -> Builder {
         self.settings.timeout = Some(timeout);
+        self.given.0 |= Given::TIMEOUT;
         self
     }
 
     /// Half-open probe budget, and the consecutive successes that close the breaker.
     pub fn max_requests(mut self, max_requests: u32) -> Builder {
         self.settings.max_requests = max_requests;
+        self.given.0 |= Given::MAX_REQUESTS;
         self
     }
 
@@ -228,24 +259,28 @@ impl Builder {
     /// current generation began.
     pub fn interval(mut self, interval: Duration) -> Builder {
         self.settings.interval = Some(interval);
+        self.given.0 |= Given::INTERVAL;
         self
     }
 
     /// How long the breaker stays open before admitting a probe.
     pub fn reset_timeout(mut self, reset_timeout: Duration) -> Builder {
         self.settings.reset_timeout = reset_timeout;
+        self.given.0 |= Given::RESET_TIMEOUT;
         self
     }
 
     /// When the closed breaker trips open.
     pub fn trip_policy(mut self, policy: TripPolicy) -> Builder {
         self.settings.trip_policy = policy;
+        self.given.0 |= Given::TRIP_POLICY;
         self
     }
 
     /// All settings at once.
     pub fn settings(mut self, settings: Settings) -> Builder {
         self.settings = settings;
+        self.given = Given::ALL;
         self
     }
 
@@ -319,8 +354,9 @@ impl Builder {
     /// # Errors
     /// A [`BuildError`] for an invalid setting.
     pub fn build(self) -> Result<CircuitBreaker, BuildError> {
-        self.check()?;
-        Ok(crate::registry::insert(self))
+        let builder = self.configured();
+        builder.check()?;
+        Ok(crate::registry::insert(builder))
     }
 
     /// Gets or creates the shared breaker of this name: if a live breaker made by
@@ -355,8 +391,9 @@ impl Builder {
     /// A [`BuildError`] for an invalid setting, or [`BuildError::Conflict`] naming the first
     /// setting in which the live shared breaker differs.
     pub fn build_shared(self) -> Result<CircuitBreaker, BuildError> {
-        self.check()?;
-        crate::registry::shared(self)
+        let builder = self.configured();
+        builder.check()?;
+        crate::registry::shared(builder)
     }
 
     /// The first setting or function in which a breaker built from `self` would differ
@@ -378,6 +415,21 @@ impl Builder {
     /// The same settings and hook under another name (keyed breakers' `name[key]`).
     pub(crate) fn named(mut self, name: Name) -> Builder {
         self.name = name;
+        self
+    }
+
+    /// The builder with the loaded configuration of its name applied (once): the file's
+    /// `[defaults]` under the code's settings, the file's table of the name and the
+    /// environment over them. Without the `config` feature, the builder as it is.
+    pub(crate) fn configured(mut self) -> Builder {
+        if !self.configured {
+            self.configured = true;
+            self.code = Some(self.settings);
+            #[cfg(feature = "config")]
+            {
+                self.settings = crate::config::effective(&self.name, self.settings, self.given);
+            }
+        }
         self
     }
 

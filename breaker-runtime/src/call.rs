@@ -72,7 +72,7 @@ fn timer_available() -> bool {
 /// its first poll.
 #[inline]
 fn deadline(core: &Core) -> Option<Instant> {
-    let timeout = core.settings.timeout?;
+    let timeout = core.timeout()?;
     Instant::now().checked_add(timeout)
 }
 
@@ -140,7 +140,7 @@ where
         let permit: &mut Permit<'_> = this.permit;
         if !*this.started {
             *this.started = true;
-            if let Some(timeout) = permit.core.settings.timeout
+            if let Some(timeout) = permit.core.timeout()
                 && !timer_available()
             {
                 // A permit given to `run` is handed back: the call never ran.
@@ -182,7 +182,7 @@ where
                         permit.finish(Outcome::Failure, Finished::Timeout);
                         this.classify.take();
                         let core = &*permit.core;
-                        let after = core.settings.timeout.unwrap_or_default();
+                        let after = core.timeout().unwrap_or_default();
                         #[cfg(feature = "tracing")]
                         crate::observe::Observer::timed_out(&core.name, after);
                         return Poll::Ready(this.error.convert(BreakerError::Timeout {

@@ -146,6 +146,9 @@ pub const DEFAULT_MAX_KEYS: usize = 1024;
 /// `metrics` feature). A key that overflowed tries again for a breaker of its own at its
 /// next lookup.
 ///
+/// With the `config` feature, the set takes the loaded settings of its own name (not of
+/// `name[key]`) when it is made, and makes every key's breaker from them.
+///
 /// Cloning a `KeyedBreakers` is cheap and shares the set.
 ///
 /// ```
@@ -218,6 +221,8 @@ where
     /// [`BuildError::ZeroMaxKeys`] when `max_keys` is 0, or the [`BuildError`] of an
     /// invalid template.
     pub fn with_max_keys(template: Builder, max_keys: usize) -> Result<Self, BuildError> {
+        // The set's name's configured settings, once, for every breaker it makes.
+        let template = template.configured();
         template.check()?;
         if max_keys == 0 {
             return Err(BuildError::ZeroMaxKeys);

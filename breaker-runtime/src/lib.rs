@@ -75,6 +75,8 @@
 //!
 //! [`CircuitBreaker::force_open`], [`force_closed`](CircuitBreaker::force_closed) and
 //! [`reset`](CircuitBreaker::reset) let an operator hold a breaker in a state.
+//! [`CircuitBreaker::reconfigure`] applies new settings to a live breaker (a new
+//! generation, reported with [`Cause::Reconfigured`]).
 //! [`registry::on_state_change`] listeners hear every transition of every breaker with its
 //! [`Cause`] and the counts that caused it. Cargo features add, at no cost when off:
 //!
@@ -90,6 +92,8 @@
 //!   breakers share theirs), so breakers made per tenant or per key grow it by 13 series
 //!   per distinct name; keep names bounded or let the exporter expire idle series.
 //! - `serde`: `Serialize` for [`Snapshot`] (durations in seconds).
+//! - `config`: settings from a TOML file and `BREAKER_<NAME>_<KEY>` environment variables,
+//!   applied to the breakers made after they are loaded (the `config` module).
 //!
 //! # Concurrency
 //!
@@ -106,9 +110,13 @@
 mod breaker;
 mod builder;
 mod call;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 mod control;
 mod counts;
 mod error;
+mod fallback;
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 #[path = "integrations/http.rs"]
 mod http_classify;
@@ -136,6 +144,7 @@ pub use breaker::CircuitBreaker;
 pub use builder::{BuildError, Builder, Settings};
 pub use counts::Counts;
 pub use error::BreakerError;
+pub use fallback::{FallbackOn, FallbackReason};
 #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub use http_classify::HttpClassifier;
 pub use keyed::{BreakerKey, DEFAULT_MAX_KEYS, KeyedBreakers};

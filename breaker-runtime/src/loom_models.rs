@@ -245,7 +245,7 @@ fn a_clock_behind_rebases_the_open_period_but_never_a_newer_generation() {
                 // Still open: the period restarted at the earlier reading (or a probe is
                 // being published right now).
                 Err(Rejection::Open(retry)) => {
-                    assert!(retry == core.settings.reset_timeout || retry.is_zero());
+                    assert!(retry == core.settings().reset_timeout || retry.is_zero());
                 }
                 // Half-open already: a probe slot, or none left after the prober's.
                 Ok((_, state)) => assert_eq!(state, State::HalfOpen),
@@ -255,5 +255,40 @@ fn a_clock_behind_rebases_the_open_period_but_never_a_newer_generation() {
         });
         assert_eq!(state(&core), State::HalfOpen);
         assert_eq!(core.view().since, Some(LATER), "the probe's start stands");
+    });
+}
+
+#[test]
+fn a_reconfiguration_racing_a_probe_admission_keeps_the_new_budget() {
+    loom::model(|| {
+        let core = core(1, 1, None);
+        half_open(&core);
+        let c1 = Arc::clone(&core);
+        let reconfigurer = thread::spawn(move || {
+            let mut settings = c1.settings();
+            settings.max_requests = 2;
+            c1.reconfigure(settings);
+        });
+        let c2 = Arc::clone(&core);
+        let prober = thread::spawn(move || c2.acquire(|| LATER).map(|(g, _)| g));
+        reconfigurer.join().unwrap();
+        let admitted = prober.join().unwrap();
+        assert_eq!(
+            state(&core),
+            State::HalfOpen,
+            "a reconfiguration keeps the state"
+        );
+        let generation = core.view().word.generation();
+        let requests = core.counts_of(generation).requests;
+        match admitted {
+            // Admitted in the new generation: it counts there, within the new budget.
+            Ok(g) if g == generation => assert_eq!(requests, 1),
+            // Admitted before: its generation is over and the new one starts empty.
+            Ok(_) => assert_eq!(requests, 0),
+            Err(rejection) => panic!("a probe slot was free in both generations: {rejection:?}"),
+        }
+        // The new budget holds in the new generation.
+        let more = (0..3).filter(|_| core.acquire(|| LATER).is_ok()).count();
+        assert_eq!(more as u64 + requests, 2);
     });
 }

@@ -29,6 +29,11 @@ pub enum Cause {
     ForcedClosed,
     /// An operator reset the breaker ([`CircuitBreaker::reset`](crate::CircuitBreaker::reset)).
     Reset,
+    /// New settings were applied
+    /// ([`CircuitBreaker::reconfigure`](crate::CircuitBreaker::reconfigure)): a new
+    /// generation in the same state (`from == to`), reported to listeners, tracing and
+    /// metrics but not to the breaker's `on_state_change` hook.
+    Reconfigured,
 }
 
 impl Cause {
@@ -43,6 +48,7 @@ impl Cause {
             Cause::ForcedOpen => "held open by an operator",
             Cause::ForcedClosed => "held closed by an operator",
             Cause::Reset => "reset by an operator",
+            Cause::Reconfigured => "reconfigured with new settings",
         }
     }
 
@@ -56,7 +62,7 @@ impl Cause {
     }
 }
 
-/// One change of a breaker's state, as [`registry::on_state_change`](crate::registry::on_state_change)
+/// One change of a breaker's state (or of its settings, with [`Cause::Reconfigured`]), as [`registry::on_state_change`](crate::registry::on_state_change)
 /// listeners receive it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -69,7 +75,8 @@ pub struct StateChange {
     pub to: State,
     /// Why it changed.
     pub cause: Cause,
-    /// The counts of the generation that ended, the ones that caused the change.
+    /// The counts of the generation that ended, the ones that caused the change (or that
+    /// a reconfiguration cleared).
     pub counts: Counts,
     /// When the new state is open: how long until it admits a probe (`None` when held
     /// open, or not open).
@@ -120,7 +127,8 @@ impl Observer {
         #[cfg(feature = "tracing")]
         tracing_impl::transition(change);
         #[cfg(feature = "metrics")]
-        self.metrics.transition(change.from, change.to);
+        self.metrics
+            .transition(change.from, change.to, change.cause == Cause::Reconfigured);
     }
 
     /// A call was refused.
@@ -173,6 +181,9 @@ mod tracing_impl {
             };
         }
         match c.to {
+            _ if c.cause == crate::Cause::Reconfigured => {
+                event!(info, "circuit breaker reconfigured");
+            }
             State::Open => event!(warn, "circuit breaker opened"),
             State::HalfOpen => event!(info, "circuit breaker half-open; probing"),
             State::Closed => event!(info, "circuit breaker closed"),
@@ -213,6 +224,7 @@ mod metrics_impl {
         calls: [Counter; 6],
         state: Gauge,
         transitions: [Counter; 5],
+        reconfigured: Counter,
         duration: Histogram,
     }
 
@@ -230,6 +242,10 @@ mod metrics_impl {
             metrics::describe_counter!(
                 "breaker_transitions_total",
                 "State changes of circuit breakers."
+            );
+            metrics::describe_counter!(
+                "breaker_reconfigurations_total",
+                "Settings applied to live circuit breakers."
             );
             metrics::describe_histogram!(
                 "breaker_call_duration_seconds",
@@ -264,13 +280,17 @@ mod metrics_impl {
                         "to" => to.as_str()
                     )
                 }),
+                reconfigured: metrics::counter!("breaker_reconfigurations_total", "breaker" => breaker.clone()),
                 duration: metrics::histogram!("breaker_call_duration_seconds", "breaker" => breaker),
             };
             handles.state.set(gauge_value(State::Closed));
             handles
         }
 
-        pub(crate) fn transition(&self, from: State, to: State) {
+        pub(crate) fn transition(&self, from: State, to: State, reconfigured: bool) {
+            if reconfigured {
+                self.reconfigured.increment(1);
+            }
             if let Some(i) = TRANSITIONS.iter().position(|t| *t == (from, to)) {
                 self.transitions[i].increment(1);
             }

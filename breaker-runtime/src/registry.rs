@@ -192,6 +192,38 @@ pub fn snapshot() -> Vec<Snapshot> {
     all
 }
 
+/// Applies `settings` to every live breaker named `name` (see
+/// [`CircuitBreaker::reconfigure`]), and returns how many there were: 0 when no live
+/// breaker has the name.
+///
+/// # Errors
+/// The [`BuildError`] of an invalid setting; no breaker changes then.
+pub fn reconfigure(name: &str, settings: Settings) -> Result<usize, BuildError> {
+    settings.validate()?;
+    let breakers: Vec<CircuitBreaker> = lock()
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.core.upgrade())
+        .map(|core| CircuitBreaker { core })
+        .collect();
+    for breaker in &breakers {
+        breaker.reconfigure(settings)?;
+    }
+    Ok(breakers.len())
+}
+
+/// Every live breaker.
+#[cfg_attr(not(feature = "config"), allow(dead_code))]
+pub(crate) fn live() -> Vec<CircuitBreaker> {
+    lock()
+        .values()
+        .flatten()
+        .filter_map(|e| e.core.upgrade())
+        .map(|core| CircuitBreaker { core })
+        .collect()
+}
+
 /// How many breakers are registered (live ones; entries of dropped breakers are removed
 /// as they drop).
 #[must_use]
@@ -229,7 +261,7 @@ pub(crate) fn shared(builder: Builder) -> Result<CircuitBreaker, BuildError> {
     };
     // Released before `core` may be dropped (its drop takes the lock).
     drop(map);
-    match builder.difference(&core.settings, &core.functions) {
+    match builder.difference(&core.built, &core.functions) {
         None => Ok(CircuitBreaker { core }),
         Some(setting) => Err(BuildError::Conflict {
             name: builder.name,

@@ -89,7 +89,7 @@ async fn run(opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     callers::fetch_price(&protected_client, &url).await?;
     let breaker =
         async_breaker::registry::get("pricing").ok_or("breaker \"pricing\" not registered")?;
-    let settings = *breaker.settings();
+    let settings = breaker.settings();
     if settings.timeout != Some(DEADLINE) {
         return Err(format!(
             "the demo expects a 250ms deadline, the breaker has {:?}",

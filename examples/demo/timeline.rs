@@ -150,7 +150,7 @@ pub(crate) fn breaker_changed(name: &str, from: State, to: State) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push((from, to));
-    let Some(settings) = registry::get(name).map(|b| *b.settings()) else {
+    let Some(settings) = registry::get(name).map(|b| b.settings()) else {
         return;
     };
     let reset = settings.reset_timeout;

@@ -1,18 +1,20 @@
 //! Eyes on the breakers: a shop guarded by one breaker per dependency, exposing
 //! `GET /metrics` (Prometheus text) and `GET /breakers` (the registry as JSON), with
-//! operator control at `POST /breakers/{name}/{force-open|force-closed|reset}`.
+//! operator control at `POST /breakers/{name}/{force-open|force-closed|reset}` and live
+//! reconfiguration at `PUT /breakers/{name}/settings` (a JSON body such as
+//! `{"timeout": "750ms"}`).
 //!
 //! ```text
-//! cargo run --example observability --features metrics,serde,tracing
+//! cargo run --example observability --features metrics,serde,config,tracing
 //! ```
 //!
 //! A short script drives it over real HTTP on 127.0.0.1 and prints what an operator would
 //! see: the pricing dependency fails, its breaker trips (a `tracing` warning, a listener
 //! line, the state gauge at 2), rejections are counted, the dependency recovers and a
 //! probe closes the breaker; then an operator holds the inventory breaker open and resets
-//! it. Every step is checked; a wrong one exits non-zero. It takes about a second.
+//! it, and gives pricing a shorter deadline live. Every step is checked; a wrong one exits non-zero. It takes about a second.
 //!
-//! Needs the `metrics` and `serde` features (`tracing` adds the log lines); cargo says so
+//! Needs the `metrics`, `serde` and `config` features (`tracing` adds the log lines); cargo says so
 //! when they are missing.
 
 mod service;
@@ -71,6 +73,7 @@ mod script {
         let client = reqwest::Client::builder().no_proxy().build()?;
         let get = |path: &str| service::get(&client, &format!("{url}{path}"));
         let post = |path: &str| service::post(&client, &format!("{url}{path}"));
+        let put = |path: &str, body: &str| service::put(&client, &format!("{url}{path}"), body);
 
         // 2. Healthy traffic.
         for path in ["/price/sku-1", "/price/sku-2", "/stock/sku-1"] {
@@ -183,6 +186,29 @@ mod script {
             get("/stock/sku-1").await?.status == 200,
             "reset lets calls through"
         );
+
+        // 7. During an incident, an operator gives pricing a shorter deadline without a
+        //    restart; a typo in a key is refused and changes nothing.
+        println!("\n-- an operator reconfigures pricing live");
+        let body = r#"{"timeout": "750ms", "consecutive_failures": 5}"#;
+        let changed = put("/breakers/pricing/settings", body).await?;
+        println!(
+            "PUT /breakers/pricing/settings {body} -> {} timeout {}s",
+            changed.status,
+            changed.json()?["settings"]["timeout"]
+        );
+        check!(changed.status == 200, "{changed:?}");
+        check!(
+            app.pricing().settings().timeout == Some(Duration::from_millis(750)),
+            "the new deadline is in force"
+        );
+        let typo = put("/breakers/pricing/settings", r#"{"timout": "1s"}"#).await?;
+        println!(
+            "PUT /breakers/pricing/settings {{\"timout\": ..}} -> {} {}",
+            typo.status,
+            typo.body.trim()
+        );
+        check!(typo.status == 400, "{typo:?}");
 
         let scrape = Scrape::parse(&get("/metrics").await?.body);
         println!("\nGET /metrics (transitions that happened):");

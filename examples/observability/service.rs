@@ -9,8 +9,11 @@
 //!   - `GET /metrics` renders the Prometheus recorder (no listener of the exporter's own);
 //!   - `GET /breakers` lists the registry as JSON;
 //!   - `POST /breakers/{name}/force-open`, `.../force-closed` and `.../reset`: operator
-//!     control, answered with the breaker's snapshot.
-//! - [`get`], [`post`] and [`Scrape`]: the client side, to drive the shop and read its
+//!     control, answered with the breaker's snapshot;
+//!   - `PUT /breakers/{name}/settings` with a JSON body of the settings to change (for
+//!     example `{"timeout": "500ms", "consecutive_failures": 10}`): live reconfiguration,
+//!     answered with the snapshot, or a 400 that says what is wrong.
+//! - [`get`], [`post`], [`put`] and [`Scrape`]: the client side, to drive the shop and read its
 //!   `/metrics`.
 
 #[path = "../support/http.rs"]
@@ -21,8 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use async_breaker::config::PartialSettings;
 use async_breaker::{BreakerError, CircuitBreaker, TripPolicy, registry};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
@@ -247,10 +251,18 @@ async fn answer(shop: Arc<Shop>, req: Request<Incoming>) -> Reply {
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
         (&Method::POST, ["breakers", name, action]) => control(name, action),
+        (&Method::PUT, ["breakers", name, "settings"]) => {
+            let name = (*name).to_owned();
+            match req.into_body().collect().await {
+                Ok(body) => reconfigure(&name, &body.to_bytes()),
+                Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+            }
+        }
         _ => text(
             StatusCode::NOT_FOUND,
             "try GET /price/{sku}, /stock/{sku}, /metrics, /breakers, \
-             or POST /breakers/{name}/{force-open|force-closed|reset}\n",
+             POST /breakers/{name}/{force-open|force-closed|reset}, \
+             or PUT /breakers/{name}/settings\n",
         ),
     }
 }
@@ -294,6 +306,29 @@ fn control(name: &str, action: &str) -> Reply {
                 "the actions are force-open, force-closed and reset\n",
             );
         }
+    }
+    match serde_json::to_vec_pretty(&breaker.snapshot()) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Live reconfiguration: the body's settings over the breaker's current ones. A body that
+/// is not a settings object, an unknown key or a bad value is a 400 naming it, and
+/// changes nothing.
+fn reconfigure(name: &str, body: &[u8]) -> Reply {
+    let Some(breaker) = registry::get(name) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("no breaker named {name:?}\n"),
+        );
+    };
+    let changes: PartialSettings = match serde_json::from_slice(body) {
+        Ok(changes) => changes,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    if let Err(e) = breaker.reconfigure(changes.apply(breaker.settings())) {
+        return text(StatusCode::BAD_REQUEST, format!("{e}\n"));
     }
     match serde_json::to_vec_pretty(&breaker.snapshot()) {
         Ok(body) => json(StatusCode::OK, body),
@@ -349,6 +384,20 @@ pub(crate) fn post(
     url: &str,
 ) -> impl Future<Output = Result<Answer, reqwest::Error>> + use<> {
     send(client.post(url))
+}
+
+/// `PUT url` with a JSON body. The future borrows no argument.
+pub(crate) fn put(
+    client: &reqwest::Client,
+    url: &str,
+    json: &str,
+) -> impl Future<Output = Result<Answer, reqwest::Error>> + use<> {
+    send(
+        client
+            .put(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(json.to_owned()),
+    )
 }
 
 /// The samples of a Prometheus text exposition, by metric name and label set.

@@ -58,7 +58,7 @@ async fn main() {
     assert_eq!(everything(7).await.unwrap(), 7);
     consecutive().await.unwrap();
     custom().await.unwrap();
-    let settings = *async_breaker::registry::get("pass::every_key")
+    let settings = async_breaker::registry::get("pass::every_key")
         .unwrap()
         .settings();
     assert_eq!(settings.timeout, Some(Duration::from_secs(90)));

@@ -1,0 +1,56 @@
+//! The attribute's breakers take the loaded configuration: the file's table of their name
+//! and the environment's variables over the attribute's keys, `[defaults]` under them.
+//! Loaded before the first call of each function, which makes its breaker.
+
+use std::time::Duration;
+
+use async_breaker::{BreakerError, TripPolicy, circuit_breaker, config, registry};
+
+#[circuit_breaker(name = "cfg_attr.named", timeout = "2s", consecutive_failures = 5)]
+async fn named() -> Result<(), BreakerError> {
+    Ok(())
+}
+
+#[circuit_breaker(timeout = "1s", max_requests = 2)]
+async fn default_named() -> Result<(), BreakerError> {
+    Ok(())
+}
+
+#[tokio::test]
+async fn attribute_breakers_take_the_file_and_the_environment_over_their_keys() {
+    config::load_str(
+        "attribute.toml",
+        r#"
+        [breakers."cfg_attr.named"]
+        timeout = "3s"
+
+        [breakers."config_attribute::default_named"]
+        max_requests = 4
+        "#,
+    )
+    .unwrap();
+    config::load_vars([
+        ("BREAKER_CFG_ATTR_NAMED_CONSECUTIVE_FAILURES", "2"),
+        ("BREAKER_CONFIG_ATTRIBUTE__DEFAULT_NAMED_TIMEOUT", "250ms"),
+    ])
+    .unwrap();
+    named().await.unwrap();
+    default_named().await.unwrap();
+
+    let s = registry::get("cfg_attr.named").unwrap().settings();
+    assert_eq!(
+        s.timeout,
+        Some(Duration::from_secs(3)),
+        "the file over the key"
+    );
+    assert!(
+        matches!(s.trip_policy, TripPolicy::ConsecutiveFailures(2)),
+        "the environment over the key"
+    );
+    let s = registry::get("config_attribute::default_named")
+        .unwrap()
+        .settings();
+    assert_eq!(s.max_requests, 4);
+    assert_eq!(s.timeout, Some(Duration::from_millis(250)));
+    assert!(config::validate().is_ok(), "{:?}", config::validate());
+}
