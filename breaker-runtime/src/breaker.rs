@@ -786,16 +786,16 @@ impl CircuitBreaker {
     /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
     #[inline]
     pub fn try_acquire_owned(&self) -> Result<Permit<'static>, BreakerError> {
-        self.clone().into_permit()
-    }
-
-    /// [`try_acquire_owned`](Self::try_acquire_owned) with this handle's reference count
-    /// moved into the permit.
-    #[inline]
-    pub(crate) fn into_permit(self) -> Result<Permit<'static>, BreakerError> {
-        let mut permit = Permit::waiting(CoreRef::Shared(self.core));
+        let mut permit = self.clone().waiting_permit();
         permit.admit()?;
         Ok(permit)
+    }
+
+    /// A permit that holds this handle's reference count and no admission yet: admitting
+    /// it is [`try_acquire_owned`](Self::try_acquire_owned) without a clone.
+    #[inline]
+    pub(crate) fn waiting_permit(self) -> Permit<'static> {
+        Permit::waiting(CoreRef::Shared(self.core))
     }
 
     /// Runs `fut` through the breaker: rejected at once when open, raced against the

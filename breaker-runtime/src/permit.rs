@@ -80,7 +80,7 @@ impl<'a> Permit<'a> {
     }
 
     /// Asks the breaker to admit the call this waiting permit stands for.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(&mut self) -> Result<(), BreakerError> {
         let core = &*self.core;
         match core.acquire(|| core.now()) {

@@ -246,23 +246,26 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.select.select(&req).into_permit() {
-            Ok(permit) => ResponseFuture {
-                kind: Kind::Admitted {
-                    call: Call::new(
-                        permit,
-                        Inner {
-                            fut: self.inner.call(req),
-                        },
-                        ClassifyInner(self.classify.clone()),
-                        TimedOut,
-                    ),
-                },
-            },
-            Err(rejected) => ResponseFuture {
+        // Admitted in place: the permit is not moved through a `Result` on its way into
+        // the future.
+        let mut permit = self.select.select(&req).waiting_permit();
+        if let Err(rejected) = permit.admit() {
+            return ResponseFuture {
                 kind: Kind::Rejected {
                     error: Some(rejected),
                 },
+            };
+        }
+        ResponseFuture {
+            kind: Kind::Admitted {
+                call: Call::new(
+                    permit,
+                    Inner {
+                        fut: self.inner.call(req),
+                    },
+                    ClassifyInner(self.classify.clone()),
+                    TimedOut,
+                ),
             },
         }
     }
