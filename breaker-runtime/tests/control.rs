@@ -3,32 +3,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use breaker_runtime::{
-    BreakerError, Cause, CircuitBreaker, State, StateChange, TripPolicy, registry,
-};
+use breaker_runtime::{BreakerError, Cause, CircuitBreaker, State, TripPolicy, registry};
 use tokio::time::advance;
 
-async fn fail(b: &CircuitBreaker) {
-    let _ = b
-        .call(async {
-            Err::<(), BreakerError>(BreakerError::Misconfigured {
-                name: "dependency".into(),
-                reason: "down".into(),
-            })
-        })
-        .await;
-}
+mod support;
 
-fn listen(name: &'static str) -> (registry::ListenerId, Arc<Mutex<Vec<StateChange>>>) {
-    let seen: Arc<Mutex<Vec<StateChange>>> = Arc::default();
-    let log = Arc::clone(&seen);
-    let id = registry::on_state_change(move |change| {
-        if change.name == name {
-            log.lock().unwrap().push(change.clone());
-        }
-    });
-    (id, seen)
-}
+use support::{fail, listen};
 
 #[tokio::test(start_paused = true)]
 async fn held_open_refuses_everything_and_never_probes_until_reset() {

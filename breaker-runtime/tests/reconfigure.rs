@@ -5,32 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use breaker_runtime::{
-    BreakerError, BuildError, Cause, CircuitBreaker, Outcome, State, StateChange, TripPolicy,
-    registry,
+    BreakerError, BuildError, Cause, CircuitBreaker, Outcome, State, TripPolicy, registry,
 };
 use tokio::time::advance;
 
-fn down() -> BreakerError {
-    BreakerError::Misconfigured {
-        name: "dependency".into(),
-        reason: "down".into(),
-    }
-}
+mod support;
 
-async fn fail(b: &CircuitBreaker) {
-    let _ = b.call(async { Err::<(), BreakerError>(down()) }).await;
-}
-
-fn listen(name: &'static str) -> (registry::ListenerId, Arc<Mutex<Vec<StateChange>>>) {
-    let seen: Arc<Mutex<Vec<StateChange>>> = Arc::default();
-    let log = Arc::clone(&seen);
-    let id = registry::on_state_change(move |change| {
-        if change.name == name {
-            log.lock().unwrap().push(change.clone());
-        }
-    });
-    (id, seen)
-}
+use support::{fail, listen};
 
 #[tokio::test(start_paused = true)]
 async fn reconfigure_with_invalid_settings_changes_nothing() {
