@@ -1,13 +1,22 @@
 //! Names: independently built breakers never collide, and `build_shared` gets or creates
 //! one breaker per name, refusing to share it with different settings or functions.
 
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
 use breaker_runtime::{BuildError, CircuitBreaker, Counts, Outcome, State, TripPolicy, registry};
 
 const THREADS: usize = 8;
+
+/// Taken by every test here: `registry::snapshot` holds each live breaker for as long as it
+/// builds its list, so a test counting the breakers of a name after dropping them must not
+/// run while another test takes a snapshot.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Runs `make` on `THREADS` threads released at the same instant.
 fn at_once<T: Send + 'static>(make: fn() -> T) -> Vec<T> {
@@ -33,6 +42,7 @@ fn listed(name: &str) -> usize {
 
 #[test]
 fn same_named_breakers_built_on_many_threads_at_once_are_all_independent() {
+    let _serial = serial();
     let built = at_once(|| CircuitBreaker::builder("names-payments").build());
     let built: Vec<CircuitBreaker> = built.into_iter().map(Result::unwrap).collect();
     assert_eq!(listed("names-payments"), THREADS);
@@ -47,6 +57,7 @@ fn same_named_breakers_built_on_many_threads_at_once_are_all_independent() {
 
 #[test]
 fn same_named_shared_breakers_built_on_many_threads_at_once_are_one() {
+    let _serial = serial();
     let built = at_once(|| CircuitBreaker::builder("names-shared").build_shared());
     let built: Vec<CircuitBreaker> = built.into_iter().map(Result::unwrap).collect();
     assert_eq!(listed("names-shared"), 1);
@@ -56,6 +67,7 @@ fn same_named_shared_breakers_built_on_many_threads_at_once_are_one() {
 
 #[test]
 fn get_prefers_the_shared_breaker_and_build_shared_ignores_independent_ones() {
+    let _serial = serial();
     let own = CircuitBreaker::builder("names-mixed")
         .timeout(Duration::from_secs(9))
         .build()
@@ -74,6 +86,7 @@ fn get_prefers_the_shared_breaker_and_build_shared_ignores_independent_ones() {
 
 #[test]
 fn sharing_a_name_with_different_settings_is_a_conflict_naming_the_setting() {
+    let _serial = serial();
     let _first = CircuitBreaker::builder("names-settings")
         .max_requests(2)
         .build_shared()
@@ -97,6 +110,7 @@ fn page_someone(_: &str, _: State, _: State) {}
 
 #[test]
 fn sharing_a_name_with_a_different_hook_is_a_conflict() {
+    let _serial = serial();
     let _first = CircuitBreaker::builder("names-hook")
         .on_state_change(log_transition)
         .build_shared()
@@ -129,6 +143,7 @@ fn after_three(c: &Counts) -> bool {
 
 #[test]
 fn sharing_a_name_with_a_different_trip_function_is_a_conflict() {
+    let _serial = serial();
     let custom = |trip: fn(&Counts) -> bool| {
         CircuitBreaker::builder("names-trip").trip_policy(TripPolicy::Custom(trip))
     };
@@ -166,6 +181,7 @@ fn strict(r: &Result<u8, String>) -> Outcome {
 
 #[test]
 fn sharing_a_name_with_a_different_classifier_is_a_conflict() {
+    let _serial = serial();
     let _first = CircuitBreaker::builder("names-classify")
         .classify_identity(&transient)
         .build_shared()
