@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::builder::{Builder, Functions, Given, Hook, Settings};
+use crate::builder::{Builder, Functions, Hook};
 use crate::call::Call;
 use crate::counts::{
     self, FAILURES, IGNORED, REQUESTS, STREAK, SUCCESSES, WORDS, incremented, split_streak,
@@ -27,6 +27,7 @@ use crate::counts::{
 };
 use crate::observe::{Cause, Observer, StateChange};
 use crate::permit::CoreRef;
+use crate::settings::{Given, Settings};
 use crate::state::Word;
 use crate::sync::{AtomicU64, Ordering, fence};
 use crate::{BreakerError, BuildError, Counts, Name, Outcome, Permit, State};
@@ -142,7 +143,7 @@ impl Core {
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             base: Instant::now(),
             reset_ns: AtomicU64::new(nanos(settings.reset_timeout)),
-            interval_ns: AtomicU64::new(settings.interval.map_or(0, nanos)),
+            interval_ns: AtomicU64::new(settings.interval().map_or(0, nanos)),
             timeout_ns: AtomicU64::new(settings.timeout.map_or(0, nanos)),
             max_requests: AtomicU64::new(u64::from(settings.max_requests)),
             observer: Observer::new(&name),
@@ -206,7 +207,7 @@ impl Core {
             self.reset_ns
                 .store(nanos(settings.reset_timeout), Ordering::Relaxed);
             self.interval_ns
-                .store(settings.interval.map_or(0, nanos), Ordering::Relaxed);
+                .store(settings.interval().map_or(0, nanos), Ordering::Relaxed);
             self.timeout_ns
                 .store(settings.timeout.map_or(0, nanos), Ordering::Relaxed);
             self.max_requests

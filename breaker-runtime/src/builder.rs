@@ -5,7 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{CircuitBreaker, Counts, Name, Outcome, State, TripPolicy};
+use crate::settings::Given;
+use crate::{
+    Backoff, BuildError, CircuitBreaker, Counts, Jitter, Name, Outcome, Settings, SlowCallRatio,
+    State, TripPolicy, Window,
+};
 
 /// The function called after every state change, with the breaker's name, the old and
 /// the new state.
@@ -35,132 +39,6 @@ impl Functions {
             None
         }
     }
-}
-
-/// The settings of a breaker, as the [`Builder`] collects them.
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct Settings {
-    /// Deadline for each admitted call; `None` runs calls without a deadline.
-    pub timeout: Option<Duration>,
-    /// Half-open probe budget, and the consecutive successes that close the breaker.
-    pub max_requests: u32,
-    /// In the closed state, clear the counts every `interval`; `None` never clears them.
-    pub interval: Option<Duration>,
-    /// How long the breaker stays open before it admits a probe.
-    pub reset_timeout: Duration,
-    /// When the closed breaker trips open.
-    pub trip_policy: TripPolicy,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            timeout: None,
-            max_requests: 1,
-            interval: None,
-            reset_timeout: Duration::from_secs(60),
-            trip_policy: TripPolicy::default(),
-        }
-    }
-}
-
-impl Settings {
-    /// The first setting in which `self` and `other` differ, for conflict messages.
-    pub(crate) fn difference(&self, other: &Settings) -> Option<&'static str> {
-        if self.timeout != other.timeout {
-            Some("timeout")
-        } else if self.max_requests != other.max_requests {
-            Some("max_requests")
-        } else if self.interval != other.interval {
-            Some("interval")
-        } else if self.reset_timeout != other.reset_timeout {
-            Some("reset_timeout")
-        } else if !self.trip_policy.same_setting(&other.trip_policy) {
-            Some("the trip policy")
-        } else {
-            None
-        }
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), BuildError> {
-        if self.max_requests == 0 {
-            return Err(BuildError::ZeroMaxRequests);
-        }
-        for (setting, value) in [
-            ("timeout", self.timeout),
-            ("interval", self.interval),
-            ("reset_timeout", Some(self.reset_timeout)),
-        ] {
-            if value == Some(Duration::ZERO) {
-                return Err(BuildError::ZeroDuration { setting });
-            }
-        }
-        match self.trip_policy {
-            TripPolicy::ConsecutiveFailures(0) => Err(BuildError::ZeroConsecutiveFailures),
-            TripPolicy::FailureRatio { ratio, .. } if !(ratio > 0.0 && ratio <= 1.0) => {
-                Err(BuildError::FailureRatioOutOfRange { ratio })
-            }
-            TripPolicy::FailureRatio {
-                min_requests: 0, ..
-            } => Err(BuildError::ZeroMinRequests),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// A setting that [`Builder::build`] refused, with what to do instead.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// The name is empty.
-    #[error(
-        "a circuit breaker needs a non-empty name; it appears in errors, hooks and the registry"
-    )]
-    EmptyName,
-    /// [`Builder::build_shared`] found a live shared breaker of this name whose settings,
-    /// hook, trip function or classifier differ from the builder's.
-    #[error(
-        "a shared circuit breaker named \"{name}\" already exists with a different {setting}; give both the same settings, or different names"
-    )]
-    Conflict {
-        /// The name asked for.
-        name: Name,
-        /// The first setting that differs, e.g. `timeout` or `on_state_change hook`.
-        setting: &'static str,
-    },
-    /// `max_requests` was zero.
-    #[error(
-        "max_requests must be at least 1: it is the number of probe calls a half-open breaker admits"
-    )]
-    ZeroMaxRequests,
-    /// `TripPolicy::ConsecutiveFailures(0)`.
-    #[error("consecutive failures must be at least 1: with 0 the breaker could never stay closed")]
-    ZeroConsecutiveFailures,
-    /// The failure ratio was not in (0, 1].
-    #[error(
-        "failure ratio must be in (0, 1], got {ratio}; 0.5 trips when half of the counted calls failed"
-    )]
-    FailureRatioOutOfRange {
-        /// The ratio given.
-        ratio: f64,
-    },
-    /// `min_requests` of the failure-ratio policy was zero.
-    #[error("min_requests must be at least 1")]
-    ZeroMinRequests,
-    /// A keyed set of breakers was asked to hold at most zero of them.
-    #[error(
-        "max_keys must be at least 1: it bounds how many keyed breakers a set holds (default 1024)"
-    )]
-    ZeroMaxKeys,
-    /// A duration setting was zero.
-    #[error(
-        "{setting} must be longer than zero; leave it unset for the default or for no {setting}"
-    )]
-    ZeroDuration {
-        /// Which setting.
-        setting: &'static str,
-    },
 }
 
 /// Builds a [`CircuitBreaker`]. Every setting has a default; `build` validates them.
@@ -193,24 +71,6 @@ pub struct Builder {
     pub(crate) code: Option<Settings>,
     pub(crate) hook: Option<Hook>,
     pub(crate) functions: Functions,
-}
-
-/// Which settings a builder was given explicitly, one bit each.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Given(pub(crate) u8);
-
-impl Given {
-    pub(crate) const TIMEOUT: u8 = 1;
-    pub(crate) const MAX_REQUESTS: u8 = 1 << 1;
-    pub(crate) const INTERVAL: u8 = 1 << 2;
-    pub(crate) const RESET_TIMEOUT: u8 = 1 << 3;
-    pub(crate) const TRIP_POLICY: u8 = 1 << 4;
-    pub(crate) const ALL: Given = Given(0b1_1111);
-
-    #[cfg_attr(not(feature = "config"), allow(dead_code))]
-    pub(crate) fn has(self, bit: u8) -> bool {
-        self.0 & bit != 0
-    }
 }
 
 impl Builder {
@@ -255,12 +115,20 @@ impl Builder {
         self
     }
 
-    /// In the closed state, clear the counts whenever `interval` has elapsed since the
-    /// current generation began.
-    pub fn interval(mut self, interval: Duration) -> Builder {
-        self.settings.interval = Some(interval);
-        self.given.0 |= Given::INTERVAL;
+    /// What the counts of the closed breaker cover: see [`Window`]. The default is a fixed
+    /// window without interval (the whole closed period).
+    pub fn window(mut self, window: Window) -> Builder {
+        self.settings.window = window;
+        self.given.0 |= Given::WINDOW;
         self
+    }
+
+    /// In the closed state, clear the counts whenever `interval` has elapsed since the
+    /// current generation began: `window(Window::Fixed { interval: Some(interval) })`.
+    pub fn interval(self, interval: Duration) -> Builder {
+        self.window(Window::Fixed {
+            interval: Some(interval),
+        })
     }
 
     /// How long the breaker stays open before admitting a probe.
@@ -274,6 +142,49 @@ impl Builder {
     pub fn trip_policy(mut self, policy: TripPolicy) -> Builder {
         self.settings.trip_policy = policy;
         self.given.0 |= Given::TRIP_POLICY;
+        self
+    }
+
+    /// Calls that take at least `threshold` (from admission to outcome) are slow: counted in
+    /// [`Counts::slow_calls`], and a slow probe re-opens a half-open breaker (a dependency
+    /// that still answers slowly does not close it). A call that reaches `timeout` is slow
+    /// too; `threshold` must be below it. Slow calls trip a closed breaker only with
+    /// [`slow_call_ratio`](Self::slow_call_ratio).
+    pub fn slow_call(mut self, threshold: Duration) -> Builder {
+        self.settings.slow_call = Some(threshold);
+        self.given.0 |= Given::SLOW_CALL;
+        self
+    }
+
+    /// Trip the closed breaker when at least `ratio` of the counted calls in the window
+    /// (requests minus ignored) were slow, once the window holds `min_requests` requests.
+    /// Checked in addition to the trip policy; needs [`slow_call`](Self::slow_call).
+    pub fn slow_call_ratio(mut self, ratio: f64, min_requests: u64) -> Builder {
+        self.settings.slow_call_ratio = Some(SlowCallRatio {
+            ratio,
+            min_requests,
+        });
+        self.given.0 |= Given::SLOW_CALL_RATIO;
+        self
+    }
+
+    /// Grow the open period while probes keep failing: open attempt k (a trip from closed
+    /// is attempt 1, each re-opening from half-open adds one, closing starts over) lasts
+    /// `min(reset_timeout · factor^(k-1), max_reset_timeout)`.
+    pub fn backoff(mut self, factor: f64, max_reset_timeout: Duration) -> Builder {
+        self.settings.backoff = Some(Backoff {
+            factor,
+            max_reset_timeout,
+        });
+        self.given.0 |= Given::BACKOFF;
+        self
+    }
+
+    /// How the actual open period is drawn from the one the backoff gives (or from
+    /// `reset_timeout`): see [`Jitter`].
+    pub fn jitter(mut self, jitter: Jitter) -> Builder {
+        self.settings.jitter = jitter;
+        self.given.0 |= Given::JITTER;
         self
     }
 
@@ -525,17 +436,5 @@ mod tests {
         assert!(msg.contains("(0, 1]") && msg.contains("1.5"), "{msg}");
         let msg = BuildError::ZeroDuration { setting: "timeout" }.to_string();
         assert!(msg.contains("timeout must be longer than zero"), "{msg}");
-    }
-
-    #[test]
-    fn differences_are_named() {
-        let a = Settings::default();
-        let mut b = a;
-        assert_eq!(a.difference(&b), None);
-        b.timeout = Some(Duration::from_secs(1));
-        assert_eq!(a.difference(&b), Some("timeout"));
-        let mut c = a;
-        c.trip_policy = TripPolicy::ConsecutiveFailures(2);
-        assert_eq!(a.difference(&c), Some("the trip policy"));
     }
 }

@@ -90,7 +90,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use crate::builder::Given;
+use crate::settings::Given;
 use crate::{Name, Settings, TripPolicy};
 
 /// The keys a table or a variable may set, in the order errors list them.
@@ -183,8 +183,8 @@ impl PartialSettings {
         if let Some(n) = self.max_requests.filter(|_| !keep.has(Given::MAX_REQUESTS)) {
             settings.max_requests = n;
         }
-        if let Some(i) = self.interval.filter(|_| !keep.has(Given::INTERVAL)) {
-            settings.interval = Some(i);
+        if let Some(i) = self.interval.filter(|_| !keep.has(Given::WINDOW)) {
+            settings.window = crate::Window::Fixed { interval: Some(i) };
         }
         if let Some(r) = self
             .reset_timeout

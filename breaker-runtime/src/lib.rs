@@ -134,6 +134,7 @@ pub mod reqwest;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 mod serde_impl;
+mod settings;
 mod state;
 mod sync;
 #[cfg(feature = "tower")]
@@ -141,7 +142,7 @@ mod sync;
 pub mod tower;
 
 pub use breaker::CircuitBreaker;
-pub use builder::{BuildError, Builder, Settings};
+pub use builder::Builder;
 pub use counts::Counts;
 pub use error::BreakerError;
 pub use fallback::{FallbackOn, FallbackReason};
@@ -153,4 +154,7 @@ pub use observe::{Cause, StateChange};
 pub use permit::Permit;
 pub use policy::{Outcome, TripPolicy};
 pub use registry::Snapshot;
+pub use settings::{
+    Backoff, BuildError, Jitter, MAX_BUCKETS, MAX_WINDOW_CALLS, Settings, SlowCallRatio, Window,
+};
 pub use state::State;

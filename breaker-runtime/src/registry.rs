@@ -31,7 +31,8 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use crate::breaker::Core;
-use crate::builder::{BuildError, Builder, Settings};
+use crate::builder::Builder;
+use crate::{BuildError, Settings};
 use crate::{CircuitBreaker, Counts, Name, State, StateChange};
 
 /// One listed breaker; a name's entries are in the order they were made.

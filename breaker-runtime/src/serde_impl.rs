@@ -68,7 +68,7 @@ impl Serialize for Settings {
         let mut st = s.serialize_struct("Settings", 5)?;
         st.serialize_field("timeout", &self.timeout.map(|d| d.as_secs_f64()))?;
         st.serialize_field("max_requests", &self.max_requests)?;
-        st.serialize_field("interval", &self.interval.map(|d| d.as_secs_f64()))?;
+        st.serialize_field("interval", &self.interval().map(|d| d.as_secs_f64()))?;
         st.serialize_field("reset_timeout", &self.reset_timeout.as_secs_f64())?;
         st.serialize_field("trip_policy", &self.trip_policy)?;
         st.end()

@@ -44,13 +44,13 @@ fn defaults_fill_only_what_the_code_left_unset() {
     let unset = CircuitBreaker::builder("cfg-defaults-unset")
         .build()
         .unwrap();
-    assert_eq!(unset.settings().interval, Some(secs(420)));
+    assert_eq!(unset.settings().interval(), Some(secs(420)));
     let set = CircuitBreaker::builder("cfg-defaults-set")
         .interval(secs(5))
         .build()
         .unwrap();
     assert_eq!(
-        set.settings().interval,
+        set.settings().interval(),
         Some(secs(5)),
         "the code wins over [defaults]"
     );

@@ -62,7 +62,7 @@ async fn main() {
         .unwrap()
         .settings();
     assert_eq!(settings.timeout, Some(Duration::from_secs(90)));
-    assert_eq!(settings.interval, Some(Duration::from_millis(250)));
+    assert_eq!(settings.interval(), Some(Duration::from_millis(250)));
     assert_eq!(settings.reset_timeout, PATIENCE);
     assert_eq!(settings.max_requests, 3);
 }
