@@ -241,6 +241,7 @@ mod serde_snapshots {
         let zero = json!({
             "requests": 0, "total_successes": 0, "total_failures": 0, "total_ignored": 0,
             "consecutive_successes": 0, "consecutive_failures": 0,
+            "slow_calls": 0, "consecutive_slow_calls": 0,
         });
         assert_eq!(
             serde_json::to_value(b.snapshot()).unwrap(),
@@ -250,6 +251,7 @@ mod serde_snapshots {
                 "forced": false,
                 "counts": zero,
                 "retry_after": 22.5,
+                "attempt": 1,
                 "settings": settings,
             })
         );
@@ -269,6 +271,7 @@ mod serde_snapshots {
                 "forced": true,
                 "counts": zero,
                 "retry_after": null,
+                "attempt": 1,
                 "settings": settings,
             })
         );

@@ -160,10 +160,12 @@ use crate::errors::{Errors, FUNCTION};
 /// ## `timeout`
 ///
 /// The call is raced against the deadline inside the breaker, so a hanging dependency
-/// is recorded as failing and trips the breaker. The deadline is a tokio timer: outside a
-/// tokio runtime with time enabled (`futures::executor::block_on`, or a runtime built
-/// without `enable_time`), every call returns `BreakerError::NoTimer` without running,
-/// whether or not it would have finished at once.
+/// is recorded as failing and trips the breaker. The deadline is armed only when the call
+/// has to wait (it counts from the end of the first poll that left it pending), so a call
+/// that finishes at once pays nothing for it. Waiting needs a tokio timer: outside a tokio
+/// runtime with time enabled (`futures::executor::block_on`, or a runtime built without
+/// `enable_time`), a call that has to wait returns `BreakerError::NoTimer` (its future is
+/// dropped and nothing is recorded).
 ///
 /// **Clocks.** A breaker reads the clock of the tokio runtime that calls it, and an
 /// annotated function's breaker is a static shared by every caller in the process,

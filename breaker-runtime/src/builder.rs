@@ -5,41 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::{Core, Functions, Parts};
+use crate::observe::{Hook, Observer};
 use crate::settings::Given;
 use crate::{
     Backoff, BuildError, CircuitBreaker, Counts, Jitter, Name, Outcome, Settings, SlowCallRatio,
     State, TripPolicy, Window,
 };
-
-/// The function called after every state change, with the breaker's name, the old and
-/// the new state.
-pub(crate) type Hook = Arc<dyn Fn(&str, State, State) + Send + Sync>;
-
-/// Which functions a breaker was configured with, for [`Builder::build_shared`]: each is
-/// identified by its type (every fn item and every closure has a type of its own), since
-/// function addresses are not reliable (one function can have several, two can share one).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Functions {
-    hook: Option<TypeId>,
-    trip: Option<TypeId>,
-    classify: Option<TypeId>,
-}
-
-impl Functions {
-    /// The first function in which `self` and `other` differ. A trip function counts only
-    /// when both trip policies are `Custom` (otherwise the policies differ already).
-    pub(crate) fn difference(&self, other: &Functions, custom_trip: bool) -> Option<&'static str> {
-        if self.hook != other.hook {
-            Some("on_state_change hook")
-        } else if custom_trip && self.trip != other.trip {
-            Some("trip function")
-        } else if self.classify != other.classify {
-            Some("classify function")
-        } else {
-            None
-        }
-    }
-}
 
 /// Builds a [`CircuitBreaker`]. Every setting has a default; `build` validates them.
 ///
@@ -73,6 +45,13 @@ pub struct Builder {
     pub(crate) functions: Functions,
 }
 
+impl CircuitBreaker {
+    /// Starts building a breaker with this name. See [`Builder`].
+    pub fn builder(name: impl Into<Name>) -> Builder {
+        Builder::new(name)
+    }
+}
+
 impl Builder {
     /// A builder with the default settings: no deadline, `max_requests` 1, no interval,
     /// `reset_timeout` 60s, trip after 5 consecutive failures.
@@ -97,11 +76,12 @@ impl Builder {
     /// Deadline for each admitted call. A call past it is dropped, counts as a failure and
     /// returns [`BreakerError::Timeout`](crate::BreakerError::Timeout).
     ///
-    /// The deadline needs tokio's timer: calls must run inside a tokio runtime with time
-    /// enabled. Elsewhere (`futures::executor::block_on`, a runtime built without
-    /// `enable_time`) every call returns
-    /// [`BreakerError::NoTimer`](crate::BreakerError::NoTimer) without running, whether or
-    /// not it would have finished at once.
+    /// The deadline is armed only when a call has to wait: it counts from the end of the
+    /// first poll that left the call pending, and a call that finishes at its first poll
+    /// never reads the clock or touches the timer for it. Waiting needs tokio's timer:
+    /// elsewhere (`futures::executor::block_on`, a runtime built without `enable_time`) a
+    /// call that has to wait returns [`BreakerError::NoTimer`](crate::BreakerError::NoTimer)
+    /// at once (its future is dropped, and nothing is recorded).
     pub fn timeout(mut self, timeout: Duration) -> Builder {
         self.settings.timeout = Some(timeout);
         self.given.0 |= Given::TIMEOUT;
@@ -267,7 +247,7 @@ impl Builder {
     pub fn build(self) -> Result<CircuitBreaker, BuildError> {
         let builder = self.configured();
         builder.check()?;
-        Ok(crate::registry::insert(builder))
+        Ok(crate::registry::insert(builder.into_core()))
     }
 
     /// Gets or creates the shared breaker of this name: if a live breaker made by
@@ -304,7 +284,39 @@ impl Builder {
     pub fn build_shared(self) -> Result<CircuitBreaker, BuildError> {
         let builder = self.configured();
         builder.check()?;
-        crate::registry::shared(builder)
+        let name = builder.name.clone();
+        match crate::registry::shared(&name, || builder.clone().into_core()) {
+            Ok(breaker) => Ok(breaker),
+            Err(existing) => {
+                match builder.difference(&existing.core.built, &existing.core.functions) {
+                    None => Ok(existing),
+                    Some(setting) => Err(BuildError::Conflict { name, setting }),
+                }
+            }
+        }
+    }
+
+    /// The breaker's pieces, made from this (configured and checked) builder, reporting to
+    /// the registry's listeners.
+    pub(crate) fn into_core(self) -> Core {
+        let Builder {
+            name,
+            settings,
+            given,
+            code,
+            hook,
+            functions,
+            configured: _,
+        } = self;
+        let observer = Observer::new(&name, hook, crate::registry::listeners());
+        Core::new(Parts {
+            name,
+            settings,
+            code: code.unwrap_or(settings),
+            given,
+            functions,
+            observer,
+        })
     }
 
     /// The first setting or function in which a breaker built from `self` would differ

@@ -1,16 +1,19 @@
 //! One call through the breaker as a single hand-written future: admission on first poll,
 //! the call polled with its permit armed for panics (so a panic inside this call records a
-//! failure), the deadline's timer made only if the call does not finish at its first poll,
-//! and the outcome recorded when it finishes. One state machine instead of nested `async fn`s
-//! keeps the hot path free of copies between layers.
+//! failure), the deadline armed only if the call does not finish at its first poll, and the
+//! outcome recorded when it finishes. One state machine instead of nested `async fn`s keeps
+//! the hot path free of copies between layers.
+//!
+//! A call that finishes at its first poll never reads the clock or touches the timer for
+//! its deadline: the deadline counts from the end of the first poll that left the call
+//! waiting, which is where waiting starts.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
-use crate::breaker::Core;
 use crate::observe::Finished;
 use crate::{BreakerError, Outcome, Permit};
 
@@ -30,18 +33,15 @@ pin_project_lite::pin_project! {
         permit: Permit<'a>,
         // Turns a rejection or a timeout into the call's output.
         error: M,
-        // Whether the first poll happened (the timer check, and admission unless the
-        // permit came admitted).
+        // Whether the first poll happened (admission, unless the permit came admitted).
         started: bool,
         // `None` once the call has its output.
         classify: Option<C>,
-        deadline: Option<Instant>,
     }
 }
 
 /// Whether a call on this thread can arm tokio's timer: inside a tokio runtime whose time
-/// driver is enabled. Checked at a call's first poll when the breaker has a `timeout`, so
-/// that a call that finishes at once and one that waits meet the same outcome.
+/// driver is enabled. Checked when a call with a `timeout` first waits.
 ///
 /// The answer is cached per thread and runtime; the first look in a runtime arms a timer to
 /// find out (tokio has no other way to tell), which in a runtime without time panics and is
@@ -59,7 +59,7 @@ fn timer_available() -> bool {
     CHECKED.with(|checked| match checked.get() {
         Some((seen, available)) if seen == id => available,
         _ => {
-            let probe = || drop(tokio::time::sleep_until(Instant::now()));
+            let probe = || drop(tokio::time::sleep(std::time::Duration::ZERO));
             let available = std::panic::catch_unwind(probe).is_ok();
             checked.set(Some((id, available)));
             available
@@ -67,25 +67,10 @@ fn timer_available() -> bool {
     })
 }
 
-/// The deadline of a call admitted now. It counts from admission (one clock read, as
-/// `tokio::time::timeout` makes); its timer is only made if the call is still pending after
-/// its first poll.
-#[inline]
-fn deadline(core: &Core) -> Option<Instant> {
-    let timeout = core.timeout()?;
-    Instant::now().checked_add(timeout)
-}
-
 impl<'a, F, C, M> Call<'a, F, C, M> {
-    /// A call under `permit`: admitted already, or waiting to ask at the first poll.
     #[inline]
     pub(crate) fn new(mut permit: Permit<'a>, fut: F, classify: C, error: M) -> Self {
         permit.fail_on_panic = false;
-        let deadline = if permit.is_armed() {
-            deadline(&permit.core)
-        } else {
-            None
-        };
         Call {
             fut,
             sleep: None,
@@ -93,13 +78,10 @@ impl<'a, F, C, M> Call<'a, F, C, M> {
             error,
             started: false,
             classify: Some(classify),
-            deadline,
         }
     }
 }
 
-/// How a call's output counts: any `FnOnce(&Output) -> Outcome`, or an integration's own
-/// classifier type (a named type keeps the integration's future nameable).
 pub(crate) trait Judge<T> {
     /// The outcome of `output`.
     fn judge(self, output: &T) -> Outcome;
@@ -140,21 +122,11 @@ where
         let permit: &mut Permit<'_> = this.permit;
         if !*this.started {
             *this.started = true;
-            if let Some(timeout) = permit.core.timeout()
-                && !timer_available()
+            if !permit.is_armed()
+                && let Err(rejected) = permit.admit()
             {
-                // A permit given to `run` is handed back: the call never ran.
-                permit.give_back();
                 this.classify.take();
-                let name = permit.core.name.clone();
-                return Poll::Ready(this.error.convert(BreakerError::NoTimer { name, timeout }));
-            }
-            if !permit.is_armed() {
-                if let Err(rejected) = permit.admit() {
-                    this.classify.take();
-                    return Poll::Ready(this.error.convert(rejected));
-                }
-                *this.deadline = deadline(&permit.core);
+                return Poll::Ready(this.error.convert(rejected));
             }
         }
         assert!(
@@ -172,24 +144,31 @@ where
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                if let Some(deadline) = *this.deadline {
-                    if this.sleep.is_none() {
-                        this.sleep.set(Some(tokio::time::sleep_until(deadline)));
-                    }
-                    if let Some(sleep) = this.sleep.as_pin_mut()
-                        && sleep.poll(cx).is_ready()
-                    {
-                        permit.finish(Outcome::Failure, Finished::Timeout);
+                if this.sleep.is_none()
+                    && let Some(timeout) = permit.core.timeout()
+                {
+                    if !timer_available() {
+                        permit.give_back();
                         this.classify.take();
-                        let core = &*permit.core;
-                        let after = core.timeout().unwrap_or_default();
-                        #[cfg(feature = "tracing")]
-                        crate::observe::Observer::timed_out(&core.name, after);
-                        return Poll::Ready(this.error.convert(BreakerError::Timeout {
-                            name: core.name.clone(),
-                            after,
-                        }));
+                        let name = permit.core.name.clone();
+                        let error = BreakerError::NoTimer { name, timeout };
+                        return Poll::Ready(this.error.convert(error));
                     }
+                    this.sleep.set(Some(tokio::time::sleep(timeout)));
+                }
+                if let Some(sleep) = this.sleep.as_pin_mut()
+                    && sleep.poll(cx).is_ready()
+                {
+                    permit.finish(Outcome::Failure, Finished::Timeout);
+                    this.classify.take();
+                    let core = &*permit.core;
+                    let after = core.timeout().unwrap_or_default();
+                    #[cfg(feature = "tracing")]
+                    crate::observe::Observer::timed_out(&core.name, after);
+                    return Poll::Ready(this.error.convert(BreakerError::Timeout {
+                        name: core.name.clone(),
+                        after,
+                    }));
                 }
                 permit.fail_on_panic = false;
                 Poll::Pending

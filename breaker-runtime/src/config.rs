@@ -780,7 +780,7 @@ fn commit(apply: impl FnOnce(&mut Store)) -> Vec<Name> {
         live.iter()
             .map(|b| {
                 let core = &b.core;
-                let name = core.name.split('[').next().unwrap_or(&core.name);
+                let name = core.name().split('[').next().unwrap_or(core.name());
                 resolve(store, name, core.code, core.given)
             })
             .collect()
@@ -801,7 +801,7 @@ fn commit(apply: impl FnOnce(&mut Store)) -> Vec<Name> {
         })
         .map(|(b, _)| {
             (
-                b.core.name.clone(),
+                b.core.name().clone(),
                 std::sync::Arc::as_ptr(&b.core) as usize,
             )
         })
@@ -839,7 +839,7 @@ fn commit(apply: impl FnOnce(&mut Store)) -> Vec<Name> {
 pub fn validate() -> Result<(), Vec<ConfigError>> {
     let live: Vec<Name> = crate::registry::live()
         .iter()
-        .map(|b| b.core.name.clone())
+        .map(|b| b.core.name().clone())
         .collect();
     let mut known: Vec<String> = Vec::new();
     for name in &live {

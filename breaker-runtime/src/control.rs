@@ -26,24 +26,24 @@ impl CircuitBreaker {
     /// # Ok::<(), breaker_runtime::BuildError>(())
     /// ```
     pub fn force_open(&self) {
-        self.core.force(State::Open, Cause::ForcedOpen);
+        self.core.machine.force(State::Open, Cause::ForcedOpen);
     }
 
     /// Holds the breaker closed: every call is admitted and counted, and the trip policy
     /// is not consulted, until [`reset`](Self::reset).
     pub fn force_closed(&self) {
-        self.core.force(State::Closed, Cause::ForcedClosed);
+        self.core.machine.force(State::Closed, Cause::ForcedClosed);
     }
 
     /// Releases any hold and starts afresh: closed, with zeroed counts.
     pub fn reset(&self) {
-        self.core.force(State::Closed, Cause::Reset);
+        self.core.machine.force(State::Closed, Cause::Reset);
     }
 
     /// Whether an operator holds the breaker in its state
     /// ([`force_open`](Self::force_open) or [`force_closed`](Self::force_closed)).
     #[must_use]
     pub fn is_forced(&self) -> bool {
-        self.core.view().word.held()
+        self.core.machine.view().word.forced()
     }
 }

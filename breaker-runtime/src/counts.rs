@@ -33,6 +33,11 @@ pub struct Counts {
     pub consecutive_successes: u64,
     /// Failures since the last success.
     pub consecutive_failures: u64,
+    /// Calls that took at least `slow_call` (successes and failures alike; a timeout is
+    /// slow). Always 0 without `slow_call`.
+    pub slow_calls: u64,
+    /// Slow calls since the last call that was not slow (ignored calls aside).
+    pub consecutive_slow_calls: u64,
 }
 
 impl Counts {
@@ -49,14 +54,32 @@ impl Counts {
             ratio
         }
     }
+
+    /// `slow_calls / (requests - total_ignored)`, or 0 when nothing counted yet.
+    #[must_use]
+    pub fn slow_call_ratio(&self) -> f64 {
+        let counted = self.requests.saturating_sub(self.total_ignored);
+        if counted == 0 {
+            0.0
+        } else {
+            // Counts stay below 2^40, so these conversions are exact.
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = self.slow_calls as f64 / counted as f64;
+            ratio
+        }
+    }
 }
 
 pub(crate) const REQUESTS: usize = 0;
 pub(crate) const SUCCESSES: usize = 1;
 pub(crate) const FAILURES: usize = 2;
 pub(crate) const IGNORED: usize = 3;
-pub(crate) const STREAK: usize = 4;
-pub(crate) const WORDS: usize = 5;
+pub(crate) const SLOW: usize = 4;
+/// The streak of successes or failures (see [`streak_after`]).
+pub(crate) const STREAK: usize = 5;
+/// The streak of slow calls: a plain count, reset by a call that was not slow.
+pub(crate) const SLOW_STREAK: usize = 6;
+pub(crate) const WORDS: usize = 7;
 
 const VALUE_BITS: u32 = 40;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
@@ -114,6 +137,8 @@ pub(crate) fn from_values(values: [u64; WORDS]) -> Counts {
         total_ignored: values[IGNORED],
         consecutive_successes,
         consecutive_failures,
+        slow_calls: values[SLOW],
+        consecutive_slow_calls: values[SLOW_STREAK],
     }
 }
 

@@ -67,11 +67,11 @@ pub enum BreakerError {
         /// The breaker's name.
         name: Name,
     },
-    /// The breaker has a `timeout`, but the call was polled where no tokio timer is
+    /// The breaker has a `timeout`, and the call had to wait where no tokio timer is
     /// available: outside a tokio runtime (`futures::executor::block_on`, a plain thread),
-    /// or in a runtime built without its time driver. The call did not run. The check is
-    /// made at the call's first poll, so a call that would finish at once fails the same
-    /// way as one that would have waited.
+    /// or in a runtime built without its time driver. The call's future was dropped after
+    /// its first poll and nothing was recorded. (A call that finishes at its first poll
+    /// needs no timer.)
     #[error(
         "circuit breaker \"{name}\" has a timeout of {} but no tokio timer is available where the call runs; \
          run it inside a tokio runtime with time enabled (`#[tokio::main]`, or `enable_time()` / \

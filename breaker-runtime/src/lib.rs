@@ -123,6 +123,7 @@ mod http_classify;
 mod keyed;
 #[cfg(all(test, loom))]
 mod loom_models;
+mod machine;
 mod name;
 mod observe;
 mod permit;
@@ -140,8 +141,10 @@ mod sync;
 #[cfg(feature = "tower")]
 #[path = "integrations/tower.rs"]
 pub mod tower;
+mod window;
 
 pub use breaker::CircuitBreaker;
+pub use breaker::Snapshot;
 pub use builder::Builder;
 pub use counts::Counts;
 pub use error::BreakerError;
@@ -153,7 +156,6 @@ pub use name::Name;
 pub use observe::{Cause, StateChange};
 pub use permit::Permit;
 pub use policy::{Outcome, TripPolicy};
-pub use registry::Snapshot;
 pub use settings::{
     Backoff, BuildError, Jitter, MAX_BUCKETS, MAX_WINDOW_CALLS, Settings, SlowCallRatio, Window,
 };

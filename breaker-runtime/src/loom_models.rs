@@ -5,40 +5,57 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::breaker::{Core, EPOCH, Rejection};
-use crate::{Builder, Outcome, State, TripPolicy};
+use crate::machine::{Ending, Machine, Rejection};
+use crate::observe::{Listeners, Observer};
+use crate::state::EPOCH;
+use crate::{Builder, Counts, Outcome, State, TripPolicy, Window};
 
 /// Time stands still in the models; transitions that need time are driven explicitly.
 const NOW: u64 = EPOCH + 1_000;
 /// Far enough that any reset_timeout of the models has elapsed.
 const LATER: u64 = EPOCH + 1_000_000_000_000;
 
-fn core(max_requests: u32, failures: u32, hook: Option<Arc<AtomicUsize>>) -> Arc<Core> {
-    let mut b = Builder::new("loom")
-        .max_requests(max_requests)
-        .trip_policy(TripPolicy::ConsecutiveFailures(failures));
+/// A state machine on its own, with no registry: its hook counts into `hook`.
+fn machine(builder: Builder, hook: Option<Arc<AtomicUsize>>) -> Arc<Machine> {
+    let mut b = builder;
     if let Some(calls) = hook {
         b = b.on_state_change(move |_, _, _| {
             calls.fetch_add(1, Ordering::SeqCst);
         });
     }
-    Arc::new(Core::new(b))
+    let observer = Observer::new(b.name(), b.hook.clone(), Listeners::new());
+    Arc::new(Machine::new(b.name().clone(), b.settings, observer))
 }
 
-fn state(core: &Core) -> State {
+fn core(max_requests: u32, failures: u32, hook: Option<Arc<AtomicUsize>>) -> Arc<Machine> {
+    let b = Builder::new("loom")
+        .max_requests(max_requests)
+        .trip_policy(TripPolicy::ConsecutiveFailures(failures));
+    machine(b, hook)
+}
+
+fn state(core: &Machine) -> State {
     core.view().word.state()
 }
 
+fn counts(core: &Machine) -> Counts {
+    core.counts(core.view(), NOW)
+}
+
+fn start(core: &Machine) -> Option<u64> {
+    core.view().stamp.map(|s| s.start)
+}
+
 /// Trips a fresh breaker (opened at `NOW`).
-fn trip(core: &Core) {
-    let (g, _) = core.acquire(|| NOW).unwrap();
-    core.record(g, Outcome::Failure, || NOW);
+fn trip(core: &Machine) {
+    let a = core.acquire(|| NOW).unwrap();
+    core.record(a, Outcome::Failure, false, || NOW);
     assert_eq!(state(core), State::Open);
 }
 
 /// Races a probe (the move to half-open at `LATER`) against `read`, each on its own
 /// thread: loom interleaves only spawned threads' operations with each other.
-fn race_probe_with(core: &Arc<Core>, read: impl FnOnce(&Core) + Send + 'static) {
+fn race_probe_with(core: &Arc<Machine>, read: impl FnOnce(&Machine) + Send + 'static) {
     let c1 = Arc::clone(core);
     let prober = thread::spawn(move || {
         let _ = c1.acquire(|| LATER);
@@ -50,12 +67,12 @@ fn race_probe_with(core: &Arc<Core>, read: impl FnOnce(&Core) + Send + 'static) 
 }
 
 /// Trips a fresh breaker and moves it to half-open.
-fn half_open(core: &Core) {
+fn half_open(core: &Machine) {
     trip(core);
-    let (_, s) = core.acquire(|| LATER).unwrap();
-    assert_eq!(s, State::HalfOpen);
+    let a = core.acquire(|| LATER).unwrap();
+    assert_eq!(a.state, State::HalfOpen);
     // That admission took a slot; give it back so the threads start from zero.
-    core.cancel(core.view().word.generation());
+    core.cancel(a);
 }
 
 #[test]
@@ -79,7 +96,7 @@ fn half_open_admission_never_exceeds_max_requests() {
             t.join().unwrap();
         }
         assert_eq!(admitted.load(Ordering::SeqCst), 2);
-        assert_eq!(core.counts_of(core.view().word.generation()).requests, 2);
+        assert_eq!(counts(&core).requests, 2);
     });
 }
 
@@ -88,12 +105,12 @@ fn concurrent_failures_trip_once_with_one_hook_call() {
     loom::model(|| {
         let calls = Arc::new(AtomicUsize::new(0));
         let core = core(1, 1, Some(Arc::clone(&calls)));
-        let permits: Vec<u64> = (0..2).map(|_| core.acquire(|| NOW).unwrap().0).collect();
+        let permits: Vec<_> = (0..2).map(|_| core.acquire(|| NOW).unwrap()).collect();
         let threads: Vec<_> = permits
             .into_iter()
-            .map(|g| {
+            .map(|a| {
                 let core = Arc::clone(&core);
-                thread::spawn(move || core.record(g, Outcome::Failure, || NOW))
+                thread::spawn(move || core.record(a, Outcome::Failure, false, || NOW))
             })
             .collect();
         for t in threads {
@@ -109,18 +126,17 @@ fn concurrent_failures_trip_once_with_one_hook_call() {
 fn a_stale_outcome_racing_a_transition_changes_nothing() {
     loom::model(|| {
         let core = core(1, 1, None);
-        let (slow, _) = core.acquire(|| NOW).unwrap();
-        let (tripping, _) = core.acquire(|| NOW).unwrap();
+        let slow = core.acquire(|| NOW).unwrap();
+        let tripping = core.acquire(|| NOW).unwrap();
         let c1 = Arc::clone(&core);
-        let t1 = thread::spawn(move || c1.record(tripping, Outcome::Failure, || NOW));
+        let t1 = thread::spawn(move || c1.record(tripping, Outcome::Failure, false, || NOW));
         let c2 = Arc::clone(&core);
-        let t2 = thread::spawn(move || c2.record(slow, Outcome::Success, || NOW));
+        let t2 = thread::spawn(move || c2.record(slow, Outcome::Success, false, || NOW));
         t1.join().unwrap();
         t2.join().unwrap();
         // The failure always trips (the success cannot break a streak it raced).
         assert_eq!(state(&core), State::Open);
-        let open = core.view().word.generation();
-        assert_eq!(core.counts_of(open), crate::Counts::default());
+        assert_eq!(counts(&core), Counts::default());
     });
 }
 
@@ -129,15 +145,14 @@ fn a_dropped_permit_racing_an_admission_gives_its_slot_back_once() {
     loom::model(|| {
         let core = core(1, 1, None);
         half_open(&core);
-        let (held, _) = core.acquire(|| LATER).unwrap();
+        let held = core.acquire(|| LATER).unwrap();
         let c1 = Arc::clone(&core);
         let dropper = thread::spawn(move || c1.cancel(held));
         let c2 = Arc::clone(&core);
         let admitter = thread::spawn(move || c2.acquire(|| LATER).is_ok());
         dropper.join().unwrap();
         let admitted = admitter.join().unwrap();
-        let generation = core.view().word.generation();
-        let requests = core.counts_of(generation).requests;
+        let requests = counts(&core).requests;
         if admitted {
             assert_eq!(requests, 1);
             assert!(core.acquire(|| LATER).is_err(), "only one slot");
@@ -155,13 +170,13 @@ fn the_closing_success_racing_an_admission_makes_one_transition() {
         let core = core(2, 1, Some(Arc::clone(&calls)));
         half_open(&core);
         let before = calls.load(Ordering::SeqCst);
-        let (a, _) = core.acquire(|| LATER).unwrap();
-        let (b, _) = core.acquire(|| LATER).unwrap();
-        core.record(a, Outcome::Success, || LATER);
+        let a = core.acquire(|| LATER).unwrap();
+        let b = core.acquire(|| LATER).unwrap();
+        core.record(a, Outcome::Success, false, || LATER);
         let c1 = Arc::clone(&core);
-        let t1 = thread::spawn(move || c1.record(b, Outcome::Success, || LATER));
+        let t1 = thread::spawn(move || c1.record(b, Outcome::Success, false, || LATER));
         let c2 = Arc::clone(&core);
-        let t2 = thread::spawn(move || c2.acquire(|| LATER).map(|(g, _)| g));
+        let t2 = thread::spawn(move || c2.acquire(|| LATER).map(|a| a.generation));
         t1.join().unwrap();
         let third = t2.join().unwrap();
         assert_eq!(state(&core), State::Closed);
@@ -177,21 +192,21 @@ fn the_closing_success_racing_an_admission_makes_one_transition() {
 fn a_stale_outcome_cannot_overwrite_a_newer_generations_count() {
     loom::model(|| {
         let core = core(1, 5, None);
-        let (stale, _) = core.acquire(|| NOW).unwrap();
+        let stale = core.acquire(|| NOW).unwrap();
         let c1 = Arc::clone(&core);
-        let late = thread::spawn(move || c1.record(stale, Outcome::Success, || NOW));
+        let late = thread::spawn(move || c1.record(stale, Outcome::Success, false, || NOW));
         let c2 = Arc::clone(&core);
         let resetter = thread::spawn(move || {
             // An interval reset, then a call of the new generation.
-            c2.transition(c2.view().word, State::Closed, NOW, None);
-            let (g, _) = c2.acquire(|| NOW).unwrap();
-            c2.record(g, Outcome::Success, || NOW);
-            g
+            c2.transition(c2.view().word, State::Closed, NOW, Ending::IntervalElapsed);
+            let a = c2.acquire(|| NOW).unwrap();
+            c2.record(a, Outcome::Success, false, || NOW);
+            a.generation
         });
         late.join().unwrap();
         let fresh = resetter.join().unwrap();
         assert_eq!(core.view().word.generation(), fresh);
-        let counts = core.counts_of(fresh);
+        let counts = counts(&core);
         assert_eq!(counts.requests, 1);
         assert_eq!(counts.total_successes, 1);
         assert_eq!(counts.consecutive_successes, 1);
@@ -220,10 +235,10 @@ fn readers_never_pair_a_generation_with_another_generations_start() {
     loom::model(|| {
         let core = core(1, 1, None);
         trip(&core);
-        assert_eq!(core.view().since, Some(NOW));
+        assert_eq!(start(&core), Some(NOW));
         race_probe_with(&core, |core| {
             let view = core.view();
-            match (view.word.state(), view.since) {
+            match (view.word.state(), view.stamp.map(|s| s.start)) {
                 (State::Open, since) if view.word.busy() => assert_eq!(since, None),
                 (State::Open, since) => assert_eq!(since, Some(NOW)),
                 (State::HalfOpen, since) => assert_eq!(since, Some(LATER)),
@@ -248,13 +263,13 @@ fn a_clock_behind_rebases_the_open_period_but_never_a_newer_generation() {
                     assert!(retry == core.settings().reset_timeout || retry.is_zero());
                 }
                 // Half-open already: a probe slot, or none left after the prober's.
-                Ok((_, state)) => assert_eq!(state, State::HalfOpen),
+                Ok(a) => assert_eq!(a.state, State::HalfOpen),
                 Err(Rejection::HalfOpenFull) => {}
                 Err(Rejection::ForcedOpen) => panic!("never held open"),
             }
         });
         assert_eq!(state(&core), State::HalfOpen);
-        assert_eq!(core.view().since, Some(LATER), "the probe's start stands");
+        assert_eq!(start(&core), Some(LATER), "the probe's start stands");
     });
 }
 
@@ -267,10 +282,10 @@ fn a_reconfiguration_racing_a_probe_admission_keeps_the_new_budget() {
         let reconfigurer = thread::spawn(move || {
             let mut settings = c1.settings();
             settings.max_requests = 2;
-            c1.reconfigure(settings);
+            c1.reconfigure(settings).unwrap();
         });
         let c2 = Arc::clone(&core);
-        let prober = thread::spawn(move || c2.acquire(|| LATER).map(|(g, _)| g));
+        let prober = thread::spawn(move || c2.acquire(|| LATER).map(|a| a.generation));
         reconfigurer.join().unwrap();
         let admitted = prober.join().unwrap();
         assert_eq!(
@@ -279,7 +294,7 @@ fn a_reconfiguration_racing_a_probe_admission_keeps_the_new_budget() {
             "a reconfiguration keeps the state"
         );
         let generation = core.view().word.generation();
-        let requests = core.counts_of(generation).requests;
+        let requests = counts(&core).requests;
         match admitted {
             // Admitted in the new generation: it counts there, within the new budget.
             Ok(g) if g == generation => assert_eq!(requests, 1),
@@ -290,5 +305,104 @@ fn a_reconfiguration_racing_a_probe_admission_keeps_the_new_budget() {
         // The new budget holds in the new generation.
         let more = (0..3).filter(|_| core.acquire(|| LATER).is_ok()).count();
         assert_eq!(more as u64 + requests, 2);
+    });
+}
+
+/// A rolling window of 2 buckets of 1 000 ns.
+fn rolling(failures: u32) -> Arc<Machine> {
+    let b = Builder::new("loom-rolling")
+        .window(Window::Rolling {
+            length: std::time::Duration::from_micros(2),
+            buckets: 2,
+        })
+        .trip_policy(TripPolicy::FailureRatio {
+            ratio: 1.0,
+            min_requests: u64::from(failures),
+        });
+    machine(b, None)
+}
+
+#[test]
+fn a_rolling_window_drops_an_outcome_whose_bucket_a_newer_call_took_over() {
+    /// Two buckets after the generation began: bucket 0's slot belongs to bucket 2.
+    const TWO_BUCKETS_ON: u64 = EPOCH + 2_000;
+    /// Within bucket 1, when bucket 0 is still in the window by the clock.
+    const ONE_AND_A_HALF: u64 = EPOCH + 1_500;
+    loom::model(|| {
+        let core = rolling(2);
+        // Admitted in bucket 0; it finishes while a call of bucket 2 takes the slot over.
+        let old = core.acquire(|| EPOCH).unwrap();
+        let c1 = Arc::clone(&core);
+        let late = thread::spawn(move || {
+            c1.record(old, Outcome::Failure, false, || ONE_AND_A_HALF);
+        });
+        let c2 = Arc::clone(&core);
+        let fresh = thread::spawn(move || {
+            let a = c2.acquire(|| TWO_BUCKETS_ON).unwrap();
+            c2.record(a, Outcome::Failure, false, || TWO_BUCKETS_ON);
+        });
+        late.join().unwrap();
+        fresh.join().unwrap();
+        // The window at bucket 2 holds only the fresh call, whichever wrote first: the late
+        // outcome either landed in bucket 0 before the slot was taken over (and left the
+        // window with it) or found the slot taken and was dropped whole.
+        let view = core.view();
+        assert_eq!(view.word.state(), State::Closed);
+        let sums = core.counts(view, TWO_BUCKETS_ON);
+        assert_eq!((sums.requests, sums.total_failures), (1, 1));
+        assert!((1..=2).contains(&sums.consecutive_failures));
+    });
+}
+
+#[test]
+fn concurrent_failures_in_a_rolling_window_trip_once() {
+    loom::model(|| {
+        let core = rolling(2);
+        let calls: Vec<_> = (0..2).map(|_| core.acquire(|| NOW).unwrap()).collect();
+        let threads: Vec<_> = calls
+            .into_iter()
+            .map(|a| {
+                let core = Arc::clone(&core);
+                thread::spawn(move || core.record(a, Outcome::Failure, false, || NOW))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(state(&core), State::Open, "the second failure sees both");
+        assert_eq!(core.view().word.generation(), 1);
+    });
+}
+
+#[test]
+fn a_count_window_counts_concurrent_outcomes_once_each() {
+    loom::model(|| {
+        let b = Builder::new("loom-ring")
+            .window(Window::Calls { calls: 2 })
+            .trip_policy(TripPolicy::FailureRatio {
+                ratio: 1.0,
+                min_requests: 3,
+            });
+        let core = machine(b, None);
+        let first = core.acquire(|| NOW).unwrap();
+        core.record(first, Outcome::Success, false, || NOW);
+        let calls: Vec<_> = (0..2).map(|_| core.acquire(|| NOW).unwrap()).collect();
+        let threads: Vec<_> = calls
+            .into_iter()
+            .zip([Outcome::Failure, Outcome::Success])
+            .map(|(a, outcome)| {
+                let core = Arc::clone(&core);
+                thread::spawn(move || core.record(a, outcome, false, || NOW))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Three outcomes through a window of two: the first one left, whichever order the
+        // other two finished in.
+        let sums = counts(&core);
+        assert_eq!(sums.requests, 2);
+        assert_eq!(sums.total_failures, 1);
+        assert_eq!(sums.total_successes, 1);
     });
 }

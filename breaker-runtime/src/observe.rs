@@ -1,7 +1,13 @@
-//! What a breaker tells the world: state-change events for listeners, and (behind the
-//! `tracing` and `metrics` features) events and metrics. With both features off this
-//! module compiles to nothing on the call path.
+//! What a breaker tells the world: its `on_state_change` hook, the state-change
+//! listeners, and (behind the `tracing` and `metrics` features) events and metrics. With
+//! both features off this module compiles to nothing on the call path.
+//!
+//! A breaker is handed its [`Observer`] when it is made: the hook, the list of listeners it
+//! reports to (the registry's, for every breaker the crate makes) and its metric handles.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 #[cfg(feature = "metrics")]
@@ -17,10 +23,14 @@ use crate::{BreakerError, Counts, Name, Outcome, State};
 pub enum Cause {
     /// Closed → Open: the trip policy said trip after a failure.
     Tripped,
+    /// Closed → Open: the share of slow calls reached `slow_call_ratio`.
+    SlowCallsTripped,
     /// Open → HalfOpen: `reset_timeout` elapsed.
     ResetTimeoutElapsed,
     /// HalfOpen → Open: a probe failed.
     ProbeFailed,
+    /// HalfOpen → Open: a probe succeeded, but took at least `slow_call`.
+    ProbeSlow,
     /// HalfOpen → Closed: `max_requests` probes succeeded in a row.
     ProbesSucceeded,
     /// An operator held the breaker open ([`CircuitBreaker::force_open`](crate::CircuitBreaker::force_open)).
@@ -42,8 +52,10 @@ impl Cause {
     pub fn describe(self) -> &'static str {
         match self {
             Cause::Tripped => "the trip policy tripped on the failures counted",
+            Cause::SlowCallsTripped => "too many calls were slow",
             Cause::ResetTimeoutElapsed => "reset_timeout elapsed; probing the dependency",
             Cause::ProbeFailed => "a probe call failed",
+            Cause::ProbeSlow => "a probe call was slow",
             Cause::ProbesSucceeded => "the probe calls succeeded",
             Cause::ForcedOpen => "held open by an operator",
             Cause::ForcedClosed => "held closed by an operator",
@@ -52,8 +64,9 @@ impl Cause {
         }
     }
 
-    /// Whether the new state is held until [`reset`](crate::CircuitBreaker::reset).
-    pub(crate) fn holds(self) -> Option<bool> {
+    /// Whether the new state is forced (held until [`reset`](crate::CircuitBreaker::reset)),
+    /// for operator actions; `None` for the others, which keep the flag as it was.
+    pub(crate) fn forces(self) -> Option<bool> {
         match self {
             Cause::ForcedOpen | Cause::ForcedClosed => Some(true),
             Cause::Reset => Some(false),
@@ -78,9 +91,76 @@ pub struct StateChange {
     /// The counts of the generation that ended, the ones that caused the change (or that
     /// a reconfiguration cleared).
     pub counts: Counts,
-    /// When the new state is open: how long until it admits a probe (`None` when held
-    /// open, or not open).
+    /// When the new state is open: how long until it admits a probe, the open period
+    /// drawn for it (`None` when held open, or not open).
     pub retry_after: Option<Duration>,
+    /// When the new state is open: which open attempt this is (1 for a trip from closed,
+    /// one more for each re-opening from half-open, back to 0 once it closes). The open
+    /// period grows with it when a backoff is set.
+    pub attempt: u32,
+}
+
+/// The function called after every state change, with the breaker's name, the old and
+/// the new state.
+pub(crate) type Hook = Arc<dyn Fn(&str, State, State) + Send + Sync>;
+
+type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
+
+/// A list of state-change listeners, each with its id.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    all: RwLock<Vec<(u64, Listener)>>,
+    /// How many there are, read without the lock on every transition.
+    count: AtomicUsize,
+}
+
+impl Listeners {
+    pub(crate) fn new() -> Arc<Listeners> {
+        Arc::default()
+    }
+
+    pub(crate) fn add(&self, id: u64, listener: Listener) {
+        let mut all = self.all.write().unwrap_or_else(PoisonError::into_inner);
+        all.push((id, listener));
+        self.count.store(all.len(), Ordering::Release);
+    }
+
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let mut all = self.all.write().unwrap_or_else(PoisonError::into_inner);
+        let before = all.len();
+        all.retain(|(i, _)| *i != id);
+        self.count.store(all.len(), Ordering::Release);
+        all.len() != before
+    }
+
+    fn notify(&self, change: &StateChange) {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        // Copied out so that no lock is held while listeners run.
+        let listeners: Vec<Listener> = self
+            .all
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(_, l)| Arc::clone(l))
+            .collect();
+        for listener in listeners {
+            contained(&change.name, "state-change listener", || listener(change));
+        }
+    }
+}
+
+/// Runs a user's hook or listener, containing a panic: the panic hook of the process has
+/// already reported it (to stderr by default), and with the `tracing` feature an error event
+/// names the breaker. Nothing else is skipped, and the breaker is consistent either way.
+pub(crate) fn contained(name: &Name, what: &str, f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        #[cfg(feature = "tracing")]
+        tracing::error!(target: "breaker", breaker = %name, "{what} panicked; the panic was contained");
+        #[cfg(not(feature = "tracing"))]
+        let _ = (name, what);
+    }
 }
 
 /// How an admitted call ended, for metrics.
@@ -103,32 +183,43 @@ impl From<Outcome> for Finished {
     }
 }
 
-/// The per-breaker side of observability: metric handles made once, at creation.
+/// Everything one breaker reports to: its hook, its listeners, its metric handles (made
+/// once, at creation).
 pub(crate) struct Observer {
+    hook: Option<Hook>,
+    listeners: Arc<Listeners>,
     #[cfg(feature = "metrics")]
     metrics: metrics_impl::Handles,
 }
 
 impl Observer {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn new(name: &Name) -> Observer {
+    pub(crate) fn new(name: &Name, hook: Option<Hook>, listeners: Arc<Listeners>) -> Observer {
         Observer {
+            hook,
+            listeners,
             #[cfg(feature = "metrics")]
             metrics: metrics_impl::Handles::new(name),
         }
     }
 
-    /// A transition happened (called after it is published, with no lock held).
-    #[cfg_attr(
-        not(any(feature = "metrics", feature = "tracing")),
-        allow(unused_variables, clippy::unused_self)
-    )]
-    pub(crate) fn transition(&self, change: &StateChange) {
+    /// Tells tracing, metrics, the listeners and the hook about a change (called after it
+    /// is published, with no lock held). Each user function runs contained: a panic in one
+    /// is reported and skips none of the others, and never reaches the caller (which may
+    /// be a getter such as `state()`).
+    pub(crate) fn notify(&self, change: &StateChange) {
         #[cfg(feature = "tracing")]
         tracing_impl::transition(change);
         #[cfg(feature = "metrics")]
         self.metrics
             .transition(change.from, change.to, change.cause == Cause::Reconfigured);
+        self.listeners.notify(change);
+        // The hook hears real changes of state only.
+        if let Some(hook) = self.hook.as_ref().filter(|_| change.from != change.to) {
+            contained(&change.name, "on_state_change hook", || {
+                hook(&change.name, change.from, change.to);
+            });
+        }
     }
 
     /// A call was refused.
@@ -147,6 +238,12 @@ impl Observer {
     #[cfg(feature = "metrics")]
     pub(crate) fn finished(&self, how: Finished, started: Instant) {
         self.metrics.finished(how, started.elapsed());
+    }
+
+    /// An admitted call was slow.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn slow(&self) {
+        self.metrics.slow.increment(1);
     }
 
     /// A call ran past its deadline.
@@ -175,6 +272,8 @@ mod tracing_impl {
                     successes = c.counts.total_successes,
                     ignored = c.counts.total_ignored,
                     consecutive_failures = c.counts.consecutive_failures,
+                    slow_calls = c.counts.slow_calls,
+                    attempt = c.attempt,
                     retry_after = ?c.retry_after,
                     $message
                 )
@@ -225,6 +324,7 @@ mod metrics_impl {
         state: Gauge,
         transitions: [Counter; 5],
         reconfigured: Counter,
+        pub(super) slow: Counter,
         duration: Histogram,
     }
 
@@ -242,6 +342,10 @@ mod metrics_impl {
             metrics::describe_counter!(
                 "breaker_transitions_total",
                 "State changes of circuit breakers."
+            );
+            metrics::describe_counter!(
+                "breaker_slow_calls_total",
+                "Calls that took at least the breaker's slow_call threshold."
             );
             metrics::describe_counter!(
                 "breaker_reconfigurations_total",
@@ -281,6 +385,7 @@ mod metrics_impl {
                     )
                 }),
                 reconfigured: metrics::counter!("breaker_reconfigurations_total", "breaker" => breaker.clone()),
+                slow: metrics::counter!("breaker_slow_calls_total", "breaker" => breaker.clone()),
                 duration: metrics::histogram!("breaker_call_duration_seconds", "breaker" => breaker),
             };
             handles.state.set(gauge_value(State::Closed));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::breaker::Core;
 use crate::call::Call;
+use crate::machine::{Admission, Machine};
 use crate::observe::Finished;
 use crate::{BreakerError, Outcome, State};
 
@@ -40,8 +41,8 @@ use crate::{BreakerError, Outcome, State};
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit<'a> {
     pub(crate) core: CoreRef<'a>,
-    generation: u64,
-    state: State,
+    /// What it was admitted as (meaningless until armed).
+    admission: Admission,
     /// Whether the permit holds an admission (to record, or to give back when dropped). A
     /// call future holds an unarmed permit until its first poll admits it.
     armed: bool,
@@ -53,11 +54,10 @@ pub struct Permit<'a> {
 
 impl<'a> Permit<'a> {
     #[inline]
-    pub(crate) fn new(core: CoreRef<'a>, generation: u64, state: State) -> Permit<'a> {
+    pub(crate) fn new(core: CoreRef<'a>, admission: Admission) -> Permit<'a> {
         Permit {
             core,
-            generation,
-            state,
+            admission,
             armed: true,
             fail_on_panic: true,
             #[cfg(feature = "metrics")]
@@ -70,8 +70,7 @@ impl<'a> Permit<'a> {
     pub(crate) fn waiting(core: CoreRef<'a>) -> Permit<'a> {
         Permit {
             core,
-            generation: 0,
-            state: State::Closed,
+            admission: Admission::NONE,
             armed: false,
             fail_on_panic: false,
             #[cfg(feature = "metrics")]
@@ -82,11 +81,10 @@ impl<'a> Permit<'a> {
     /// Asks the breaker to admit the call this waiting permit stands for.
     #[inline(always)]
     pub(crate) fn admit(&mut self) -> Result<(), BreakerError> {
-        let core = &*self.core;
-        match core.acquire(|| core.now()) {
-            Ok((generation, state)) => {
-                self.generation = generation;
-                self.state = state;
+        let m = &*self.core;
+        match m.acquire(|| m.now()) {
+            Ok(admission) => {
+                self.admission = admission;
                 self.armed = true;
                 #[cfg(feature = "metrics")]
                 {
@@ -94,7 +92,7 @@ impl<'a> Permit<'a> {
                 }
                 Ok(())
             }
-            Err(rejection) => Err(core.reject(rejection)),
+            Err(rejection) => Err(m.reject(rejection)),
         }
     }
 
@@ -109,7 +107,7 @@ impl<'a> Permit<'a> {
     pub(crate) fn give_back(&mut self) {
         if self.armed {
             self.armed = false;
-            self.core.cancel(self.generation);
+            self.core.cancel(self.admission);
         }
     }
 
@@ -117,7 +115,7 @@ impl<'a> Permit<'a> {
     /// for a probe.
     #[must_use]
     pub fn state(&self) -> State {
-        self.state
+        self.admission.state
     }
 
     /// The generation that admitted this call. Every state change and every interval
@@ -125,7 +123,7 @@ impl<'a> Permit<'a> {
     /// is still current when it is recorded.
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.admission.generation
     }
 
     /// Records the call's outcome.
@@ -135,7 +133,6 @@ impl<'a> Permit<'a> {
     }
 
     /// Records the outcome of the admitted call; the permit holds nothing afterwards.
-    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     #[inline]
     pub(crate) fn finish(&mut self, outcome: Outcome, how: Finished) {
         self.armed = false;
@@ -143,8 +140,10 @@ impl<'a> Permit<'a> {
         if let Some(started) = self.started {
             self.core.observer.finished(how, started);
         }
-        let core = &*self.core;
-        core.record(self.generation, outcome, || core.now());
+        let m = &*self.core;
+        m.record(self.admission, outcome, how == Finished::Timeout, || {
+            m.now()
+        });
     }
 
     /// Records a success.
@@ -214,13 +213,13 @@ pub(crate) enum CoreRef<'a> {
 }
 
 impl Deref for CoreRef<'_> {
-    type Target = Core;
+    type Target = Machine;
 
     #[inline]
-    fn deref(&self) -> &Core {
+    fn deref(&self) -> &Machine {
         match self {
-            CoreRef::Borrowed(core) => core,
-            CoreRef::Shared(core) => core,
+            CoreRef::Borrowed(core) => &core.machine,
+            CoreRef::Shared(core) => &core.machine,
         }
     }
 }
@@ -229,8 +228,8 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.core.name)
-            .field("generation", &self.generation)
-            .field("state", &self.state)
+            .field("generation", &self.admission.generation)
+            .field("state", &self.admission.state)
             .finish()
     }
 }

@@ -26,14 +26,13 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock, Weak};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::breaker::Core;
-use crate::builder::Builder;
-use crate::{BuildError, Settings};
-use crate::{CircuitBreaker, Counts, Name, State, StateChange};
+pub use crate::breaker::Snapshot;
+use crate::observe::Listeners;
+use crate::{BuildError, CircuitBreaker, Name, Settings, StateChange};
 
 /// One listed breaker; a name's entries are in the order they were made.
 struct Entry {
@@ -42,7 +41,37 @@ struct Entry {
     shared: bool,
 }
 
-type Map = HashMap<Name, Vec<Entry>>;
+/// The listed breakers by name. Entries of dropped breakers are pruned as breakers are
+/// added, whenever the entries have doubled since the last pruning, so the map stays
+/// within twice the live breakers (and the registry never reaches into a breaker's drop).
+#[derive(Default)]
+struct Map {
+    names: HashMap<Name, Vec<Entry>>,
+    entries: usize,
+    prune_at: usize,
+}
+
+impl Map {
+    fn live(&self) -> impl Iterator<Item = (&Entry, Arc<Core>)> {
+        self.names
+            .values()
+            .flatten()
+            .filter_map(|e| e.core.upgrade().map(|core| (e, core)))
+    }
+
+    fn add(&mut self, name: Name, entry: Entry) {
+        if self.entries >= self.prune_at {
+            self.names.retain(|_, entries| {
+                entries.retain(|e| e.core.strong_count() > 0);
+                !entries.is_empty()
+            });
+            self.entries = self.names.values().map(Vec::len).sum();
+            self.prune_at = (2 * self.entries).max(64);
+        }
+        self.names.entry(name).or_default().push(entry);
+        self.entries += 1;
+    }
+}
 
 static REGISTRY: LazyLock<Mutex<Map>> = LazyLock::new(Mutex::default);
 
@@ -50,37 +79,14 @@ fn lock() -> MutexGuard<'static, Map> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One breaker as the registry lists it.
-///
-/// With the `serde` feature it serializes with durations as seconds (`f64`), e.g.
-/// `{"name":"db","state":"open","forced":false,"counts":{..},"retry_after":4.2,"settings":{..}}`.
-#[derive(Debug, Clone)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[non_exhaustive]
-pub struct Snapshot {
-    /// The breaker's name.
-    pub name: Name,
-    /// Its state.
-    pub state: State,
-    /// Whether an operator holds it in that state.
-    pub forced: bool,
-    /// The counts of its current generation.
-    pub counts: Counts,
-    /// How long until it admits a probe, when open (and not held open).
-    #[cfg_attr(
-        feature = "serde",
-        serde(serialize_with = "crate::serde_impl::seconds")
-    )]
-    pub retry_after: Option<Duration>,
-    /// Its settings.
-    pub settings: Settings,
-}
-
-type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
-
-static LISTENERS: RwLock<Vec<(u64, Listener)>> = RwLock::new(Vec::new());
-static LISTENER_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The listeners every breaker reports to.
+static LISTENERS: LazyLock<Arc<Listeners>> = LazyLock::new(Listeners::new);
 static NEXT_LISTENER: AtomicU64 = AtomicU64::new(0);
+
+/// The listeners a new breaker reports to.
+pub(crate) fn listeners() -> Arc<Listeners> {
+    Arc::clone(&LISTENERS)
+}
 
 /// Identifies a listener registered with [`on_state_change`], to remove it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,35 +135,13 @@ where
     F: Fn(&StateChange) + Send + Sync + 'static,
 {
     let id = NEXT_LISTENER.fetch_add(1, Ordering::Relaxed);
-    let mut all = LISTENERS.write().unwrap_or_else(PoisonError::into_inner);
-    all.push((id, Arc::new(listener)));
-    LISTENER_COUNT.store(all.len(), Ordering::Release);
+    LISTENERS.add(id, Arc::new(listener));
     ListenerId(id)
 }
 
 /// Removes a listener; `false` if it was already removed.
 pub fn remove_listener(id: ListenerId) -> bool {
-    let mut all = LISTENERS.write().unwrap_or_else(PoisonError::into_inner);
-    let before = all.len();
-    all.retain(|(i, _)| *i != id.0);
-    LISTENER_COUNT.store(all.len(), Ordering::Release);
-    all.len() != before
-}
-
-pub(crate) fn notify_listeners(change: &StateChange) {
-    if LISTENER_COUNT.load(Ordering::Acquire) == 0 {
-        return;
-    }
-    // Copied out so that no lock is held while listeners run.
-    let listeners: Vec<Listener> = LISTENERS
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .map(|(_, l)| Arc::clone(l))
-        .collect();
-    for listener in listeners {
-        crate::breaker::contained(&change.name, "state-change listener", || listener(change));
-    }
+    LISTENERS.remove(id.0)
 }
 
 /// The live breaker with this name, if any: the shared one (made by
@@ -166,7 +150,7 @@ pub(crate) fn notify_listeners(change: &StateChange) {
 #[must_use]
 pub fn get(name: &str) -> Option<CircuitBreaker> {
     let map = lock();
-    let entries = map.get(name)?;
+    let entries = map.names.get(name)?;
     let core = entries
         .iter()
         .filter(|e| e.shared)
@@ -180,14 +164,9 @@ pub fn get(name: &str) -> Option<CircuitBreaker> {
 /// were made).
 #[must_use]
 pub fn snapshot() -> Vec<Snapshot> {
-    let breakers: Vec<CircuitBreaker> = lock()
-        .values()
-        .flatten()
-        .filter_map(|e| e.core.upgrade())
-        .map(|core| CircuitBreaker { core })
-        .collect();
-    // The lock is released before the breakers are looked at or dropped: dropping the
-    // last clone of one takes the lock to remove it.
+    // The lock is released before the breakers are looked at (looking may run listeners,
+    // which may use the registry).
+    let breakers = live();
     let mut all: Vec<Snapshot> = breakers.iter().map(CircuitBreaker::snapshot).collect();
     all.sort_by(|a, b| a.name.cmp(&b.name));
     all
@@ -198,10 +177,12 @@ pub fn snapshot() -> Vec<Snapshot> {
 /// breaker has the name.
 ///
 /// # Errors
-/// The [`BuildError`] of an invalid setting; no breaker changes then.
+/// The [`BuildError`] of an invalid setting, or of a window the breakers cannot change
+/// to; no breaker changes then.
 pub fn reconfigure(name: &str, settings: Settings) -> Result<usize, BuildError> {
     settings.validate()?;
     let breakers: Vec<CircuitBreaker> = lock()
+        .names
         .get(name)
         .into_iter()
         .flatten()
@@ -209,74 +190,67 @@ pub fn reconfigure(name: &str, settings: Settings) -> Result<usize, BuildError> 
         .map(|core| CircuitBreaker { core })
         .collect();
     for breaker in &breakers {
+        breaker.core.machine.accepts(&settings)?;
+    }
+    for breaker in &breakers {
         breaker.reconfigure(settings)?;
     }
     Ok(breakers.len())
 }
 
 /// Every live breaker.
-#[cfg_attr(not(feature = "config"), allow(dead_code))]
 pub(crate) fn live() -> Vec<CircuitBreaker> {
     lock()
-        .values()
-        .flatten()
-        .filter_map(|e| e.core.upgrade())
-        .map(|core| CircuitBreaker { core })
+        .live()
+        .map(|(_, core)| CircuitBreaker { core })
         .collect()
 }
 
-/// How many breakers are registered (live ones; entries of dropped breakers are removed
-/// as they drop).
+/// How many live breakers are registered.
 #[must_use]
 pub fn len() -> usize {
-    lock().values().map(Vec::len).sum()
-}
-
-fn register(map: &mut Map, builder: Builder, shared: bool) -> CircuitBreaker {
-    let core = Arc::new(Core::new(builder));
-    map.entry(core.name.clone()).or_default().push(Entry {
-        core: Arc::downgrade(&core),
-        shared,
-    });
-    CircuitBreaker { core }
+    lock().live().count()
 }
 
 /// Lists a new, independent breaker.
-pub(crate) fn insert(builder: Builder) -> CircuitBreaker {
-    register(&mut lock(), builder, false)
+pub(crate) fn insert(core: Core) -> CircuitBreaker {
+    let core = Arc::new(core);
+    lock().add(
+        core.name().clone(),
+        Entry {
+            core: Arc::downgrade(&core),
+            shared: false,
+        },
+    );
+    CircuitBreaker { core }
 }
 
-/// The live shared breaker of the builder's name if it is configured the same, else a new
-/// shared one. The lookup and the creation happen under one lock, so concurrent callers
-/// get one breaker.
-pub(crate) fn shared(builder: Builder) -> Result<CircuitBreaker, BuildError> {
+/// The live shared breaker of `name`, or a new shared one made by `make`. The lookup and
+/// the creation happen under one lock, so concurrent callers get one breaker. `Ok` when the
+/// breaker was made now, `Err` with the existing one otherwise (for the caller to compare).
+pub(crate) fn shared(
+    name: &Name,
+    make: impl FnOnce() -> Core,
+) -> Result<CircuitBreaker, CircuitBreaker> {
     let mut map = lock();
-    let existing = map.get(&builder.name).and_then(|entries| {
+    let existing = map.names.get(name).and_then(|entries| {
         entries
             .iter()
             .filter(|e| e.shared)
             .find_map(|e| e.core.upgrade())
     });
-    let Some(core) = existing else {
-        return Ok(register(&mut map, builder, true));
-    };
-    // Released before `core` may be dropped (its drop takes the lock).
-    drop(map);
-    match builder.difference(&core.built, &core.functions) {
-        None => Ok(CircuitBreaker { core }),
-        Some(setting) => Err(BuildError::Conflict {
-            name: builder.name,
-            setting,
-        }),
+    if let Some(core) = existing {
+        // Released before `core` may be dropped.
+        drop(map);
+        return Err(CircuitBreaker { core });
     }
-}
-
-pub(crate) fn remove(core: &Core) {
-    let mut map = lock();
-    if let Some(entries) = map.get_mut(&core.name) {
-        entries.retain(|e| !std::ptr::eq(e.core.as_ptr(), core));
-        if entries.is_empty() {
-            map.remove(&core.name);
-        }
-    }
+    let core = Arc::new(make());
+    map.add(
+        name.clone(),
+        Entry {
+            core: Arc::downgrade(&core),
+            shared: true,
+        },
+    );
+    Ok(CircuitBreaker { core })
 }

@@ -24,13 +24,15 @@ impl Serialize for State {
 
 impl Serialize for Counts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Counts", 6)?;
+        let mut st = s.serialize_struct("Counts", 8)?;
         st.serialize_field("requests", &self.requests)?;
         st.serialize_field("total_successes", &self.total_successes)?;
         st.serialize_field("total_failures", &self.total_failures)?;
         st.serialize_field("total_ignored", &self.total_ignored)?;
         st.serialize_field("consecutive_successes", &self.consecutive_successes)?;
         st.serialize_field("consecutive_failures", &self.consecutive_failures)?;
+        st.serialize_field("slow_calls", &self.slow_calls)?;
+        st.serialize_field("consecutive_slow_calls", &self.consecutive_slow_calls)?;
         st.end()
     }
 }

@@ -450,6 +450,17 @@ pub enum BuildError {
         /// The first open period.
         reset_timeout: Duration,
     },
+    /// A reconfiguration asked a live breaker for a window of another kind or size: its
+    /// window's storage is made once, with the breaker.
+    #[error(
+        "a live breaker's window can change its length or interval, but not its kind, buckets or calls ({from:?} to {to:?}); build a new breaker for that"
+    )]
+    WindowShapeChanged {
+        /// The breaker's window.
+        from: Window,
+        /// The window asked for.
+        to: Window,
+    },
     /// A jitter that is not `none`, `full` or `equal`.
     #[error("unknown jitter \"{given}\"; use \"none\", \"full\" or \"equal\"")]
     UnknownJitter {

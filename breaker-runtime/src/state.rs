@@ -1,7 +1,11 @@
-//! The three states, and the packed state word that holds the state, the generation and
-//! the "transition in progress" flag in one `u64`.
+//! The three states, the packed state word (state, generation, and the busy and forced
+//! flags in one `u64`), and the state cell: that word with the stamp of its generation
+//! (when it began, how long an open period lasts, which open attempt it is), published
+//! seqlock-style under the busy flag.
 
 use std::fmt;
+
+use crate::sync::{AtomicU64, Ordering, fence};
 
 /// The state of a circuit breaker.
 ///
@@ -51,16 +55,16 @@ impl fmt::Display for State {
 
 const STATE_MASK: u64 = 0b0011;
 const BUSY: u64 = 0b0100;
-const HELD: u64 = 0b1000;
+const FORCED: u64 = 0b1000;
 const GEN_SHIFT: u32 = 4;
 
-/// The breaker's state word: `generation << 4 | held << 3 | busy << 2 | state`.
+/// The breaker's state word: `generation << 4 | forced << 3 | busy << 2 | state`.
 ///
 /// The generation (60 bits) identifies one period of counting; it never wraps in
 /// practice. `busy` is set by the one caller that won the right to perform a transition
-/// while it publishes the new generation's start time (a seqlock write), so readers never
-/// see a generation paired with another generation's start time. `held` marks a state
-/// forced by an operator (held open, or held closed), which only `reset` releases.
+/// while it publishes the new generation's stamp (a seqlock write), so readers never see a
+/// generation paired with another generation's stamp. `forced` marks a state an operator
+/// holds (open, or closed), which only `reset` releases.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
 
@@ -75,6 +79,7 @@ impl Word {
         }
     }
 
+    /// Whether a transition from this word is being published.
     pub(crate) fn busy(self) -> bool {
         self.0 & BUSY != 0
     }
@@ -83,18 +88,20 @@ impl Word {
         self.0 >> GEN_SHIFT
     }
 
-    pub(crate) fn held(self) -> bool {
-        self.0 & HELD != 0
+    /// Whether an operator holds the breaker in its state.
+    pub(crate) fn forced(self) -> bool {
+        self.0 & FORCED != 0
     }
 
-    pub(crate) fn claimed(self) -> Word {
+    /// The same word with the busy flag set.
+    pub(crate) fn busy_again(self) -> Word {
         Word(self.0 | BUSY)
     }
 
-    /// The word of the next generation, in state `to`, not busy, held or not.
-    pub(crate) fn next(self, to: State, held: bool) -> Word {
-        let held = if held { HELD } else { 0 };
-        Word((self.generation().wrapping_add(1) << GEN_SHIFT) | held | to.bits())
+    /// The word of the next generation, in state `to`, not busy, forced or not.
+    pub(crate) fn next(self, to: State, forced: bool) -> Word {
+        let forced = if forced { FORCED } else { 0 };
+        Word((self.generation().wrapping_add(1) << GEN_SHIFT) | forced | to.bits())
     }
 }
 
@@ -104,8 +111,190 @@ impl fmt::Debug for Word {
             .field("generation", &self.generation())
             .field("state", &self.state())
             .field("busy", &self.busy())
-            .field("held", &self.held())
+            .field("forced", &self.forced())
             .finish()
+    }
+}
+
+/// The breaker's reading of its creation instant. Readings are nanoseconds from creation
+/// offset by this much, so that an instant before creation (read on another runtime's clock,
+/// say a real one after a paused one that jumped ahead) is still a smaller number rather
+/// than zero: about 146 years either way.
+pub(crate) const EPOCH: u64 = 1 << 62;
+
+/// A duration in nanoseconds, saturating.
+pub(crate) fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What a generation is besides its state word, written once when it begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    /// When the generation began (a clock reading, see [`EPOCH`]).
+    pub(crate) start: u64,
+    /// In an open generation, how long it stays open: the period drawn for it, in
+    /// nanoseconds. 0 otherwise.
+    pub(crate) period: u64,
+    /// In an open generation, which open attempt it is (1 for a trip from closed, one more
+    /// for each re-opening from half-open); the attempt the breaker reached otherwise, and 0
+    /// once it closes.
+    pub(crate) attempt: u64,
+    /// The serial number of the generation's first rolling-window bucket (bucket k of the
+    /// generation is serial `base + k`): serials are never reused across generations, so a
+    /// late outcome of an old generation can never land in a new generation's bucket.
+    pub(crate) base: u64,
+}
+
+/// A seqlock read of the stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// The stamp of the word's generation.
+    At(Stamp),
+    /// A transition is being published.
+    Busy,
+    /// The state word changed while the stamp was read; read the word again.
+    Changed,
+}
+
+/// The state word as loaded, with its generation's stamp when it could be read
+/// consistently (it cannot while a transition is being published).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View {
+    pub(crate) word: Word,
+    pub(crate) stamp: Option<Stamp>,
+}
+
+/// The state word and its generation's stamp.
+///
+/// A transition is won by exactly one caller, which compares-and-swaps the word to its
+/// busy form ([`claim`](Self::claim)), writes the new stamp ([`stamp`](Self::stamp)) and
+/// stores the next generation's word ([`publish`](Self::publish)). Readers read the stamp
+/// between two loads of the word and retry if it changed.
+pub(crate) struct StateCell {
+    word: AtomicU64,
+    start: AtomicU64,
+    period: AtomicU64,
+    attempt: AtomicU64,
+    base: AtomicU64,
+}
+
+impl StateCell {
+    pub(crate) fn new() -> StateCell {
+        StateCell {
+            word: AtomicU64::new(Word::INITIAL.0),
+            start: AtomicU64::new(EPOCH),
+            period: AtomicU64::new(0),
+            attempt: AtomicU64::new(0),
+            base: AtomicU64::new(0),
+        }
+    }
+
+    /// The state word.
+    #[inline]
+    pub(crate) fn load(&self) -> Word {
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    /// The stamp of `word`'s generation, read only where it is needed: the hot path of a
+    /// closed breaker with a fixed window without interval never reads it.
+    #[inline]
+    pub(crate) fn stamp_of(&self, word: Word) -> Read {
+        if word.busy() {
+            return Read::Busy;
+        }
+        let stamp = Stamp {
+            start: self.start.load(Ordering::Relaxed),
+            period: self.period.load(Ordering::Relaxed),
+            attempt: self.attempt.load(Ordering::Relaxed),
+            base: self.base.load(Ordering::Relaxed),
+        };
+        fence(Ordering::Acquire);
+        if self.word.load(Ordering::Relaxed) == word.0 {
+            Read::At(stamp)
+        } else {
+            // A transition completed meanwhile: someone made progress, so the caller's
+            // retry keeps this lock-free.
+            Read::Changed
+        }
+    }
+
+    /// The state word and, unless a transition is being published, its stamp.
+    pub(crate) fn view(&self) -> View {
+        loop {
+            let word = self.load();
+            match self.stamp_of(word) {
+                Read::At(stamp) => {
+                    return View {
+                        word,
+                        stamp: Some(stamp),
+                    };
+                }
+                Read::Busy => return View { word, stamp: None },
+                Read::Changed => {}
+            }
+        }
+    }
+
+    /// The start of the current generation as a reader at `now` should use it. A clock
+    /// read earlier than the start means the clock went backwards between callers (two
+    /// runtimes, one paused and moved ahead): the start is moved back to `now`, so the
+    /// breaker never waits longer than its period once real time has passed. Losing the
+    /// exchange to a transition is fine: its start is `now` or later anyway.
+    #[inline]
+    pub(crate) fn rebased(&self, start: u64, now: u64) -> u64 {
+        if now < start {
+            let _ = self
+                .start
+                .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed);
+            now
+        } else {
+            start
+        }
+    }
+
+    /// Makes `from` busy, if it is still the word and not busy already: the caller has won
+    /// the transition from it and must [`stamp`](Self::stamp) and
+    /// [`publish`](Self::publish).
+    pub(crate) fn claim(&self, from: Word) -> bool {
+        !from.busy()
+            && self
+                .word
+                .compare_exchange(
+                    from.0,
+                    from.busy_again().0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    /// The stamp of the generation a transition is ending, read by the winner of
+    /// [`claim`](Self::claim): only that winner writes it, so it reads it undisturbed.
+    pub(crate) fn claimed_stamp(&self) -> Stamp {
+        Stamp {
+            start: self.start.load(Ordering::Relaxed),
+            period: self.period.load(Ordering::Relaxed),
+            attempt: self.attempt.load(Ordering::Relaxed),
+            base: self.base.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes the stamp of the generation being published (by the winner of
+    /// [`claim`](Self::claim)). Starts never go backwards, even if `stamp.start` was read a
+    /// while ago: one read-modify-write, so that a concurrent rebase either lands before it
+    /// and is superseded, or fails against the new start.
+    pub(crate) fn stamp(&self, stamp: Stamp) {
+        // Seqlock write: the busy flag is visible before the new stamp.
+        fence(Ordering::Release);
+        self.start.fetch_max(stamp.start, Ordering::Relaxed);
+        self.period.store(stamp.period, Ordering::Relaxed);
+        self.attempt.store(stamp.attempt, Ordering::Relaxed);
+        self.base.store(stamp.base, Ordering::Relaxed);
+    }
+
+    /// Publishes the next generation's word (by the winner of [`claim`](Self::claim)).
+    pub(crate) fn publish(&self, next: Word) {
+        self.word.store(next.0, Ordering::Release);
     }
 }
 
@@ -119,16 +308,16 @@ mod tests {
         assert_eq!(w.state(), State::Closed);
         assert_eq!(w.generation(), 0);
         assert!(!w.busy());
-        let c = w.claimed();
+        let c = w.busy_again();
         assert!(c.busy());
         assert_eq!(c.state(), State::Closed);
         assert_eq!(c.generation(), 0);
         for to in [State::Open, State::HalfOpen, State::Closed] {
-            for held in [false, true] {
-                let n = c.next(to, held);
+            for forced in [false, true] {
+                let n = c.next(to, forced);
                 assert_eq!(n.state(), to);
                 assert_eq!(n.generation(), 1);
-                assert_eq!(n.held(), held);
+                assert_eq!(n.forced(), forced);
                 assert!(!n.busy());
             }
         }

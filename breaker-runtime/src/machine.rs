@@ -1,0 +1,907 @@
+//! The state machine: admission, recording and transitions, over a [`StateCell`] (the
+//! state and its generation), a [`Tally`] of the generation's counts, an optional window
+//! ([`Rolling`] or [`Ring`]) for a closed breaker, and the settings. It is handed its
+//! [`Observer`] when it is made and reaches for nothing global, so it can be built and
+//! tested alone.
+//!
+//! Admission and recording are a load of the state word and a compare-and-swap per count
+//! they change; no lock is taken and nothing is allocated. A transition is won by exactly
+//! one caller (see [`StateCell::claim`]), so each happens once and is reported once.
+
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::counts::{
+    FAILURES, IGNORED, REQUESTS, SLOW, SLOW_STREAK, STREAK, SUCCESSES, incremented, split_streak,
+    streak_after,
+};
+use crate::observe::{Cause, Observer, StateChange};
+use crate::settings::{Jitter, Settings, Window};
+use crate::state::{EPOCH, Read, Stamp, StateCell, View, Word, nanos};
+use crate::sync::{AtomicU64, Ordering};
+use crate::window::{
+    BUCKET_FAILURES, BUCKET_IGNORED, BUCKET_REQUESTS, BUCKET_SLOW, BUCKET_SUCCESSES, Ring, Rolling,
+    SERIAL_GAP, Tally, Update,
+};
+use crate::{BreakerError, BuildError, Counts, Name, Outcome, State};
+
+/// Why a call was refused: small, so the admission path returns it in registers; the
+/// full [`BreakerError`] is built off the hot path by [`Machine::reject`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    Open(Duration),
+    HalfOpenFull,
+    ForcedOpen,
+}
+
+/// What admission gave a call: what its outcome is recorded against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Admission {
+    pub(crate) generation: u64,
+    pub(crate) state: State,
+    /// The rolling-window bucket the call counts in ([`NO_BUCKET`] otherwise).
+    bucket: u64,
+    /// The clock at admission, when slow calls are measured (0 otherwise).
+    admitted: u64,
+}
+
+/// The bucket of a call that counts in no rolling-window bucket.
+const NO_BUCKET: u64 = u64::MAX;
+
+impl Admission {
+    /// The admission of a permit that was not admitted yet.
+    pub(crate) const NONE: Admission = Admission {
+        generation: 0,
+        state: State::Closed,
+        bucket: NO_BUCKET,
+        admitted: 0,
+    };
+}
+
+/// Why a generation ends, for [`Machine::transition`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// A change of state (or an operator action, or a reconfiguration), reported when it
+    /// is news (see [`Machine::transition`]).
+    Change(Cause),
+    /// The fixed window's `interval` elapsed: the counts start over, silently.
+    IntervalElapsed,
+}
+
+/// Reads the clock at most once, when first asked.
+struct LazyNow<F> {
+    clock: F,
+    now: Option<u64>,
+}
+
+impl<F: FnMut() -> u64> LazyNow<F> {
+    fn get(&mut self) -> u64 {
+        *self.now.get_or_insert_with(&mut self.clock)
+    }
+}
+
+/// The window a closed breaker counts over.
+enum Shape {
+    /// The generation's own counts ([`Window::Fixed`]).
+    Fixed,
+    Rolling(Rolling),
+    Calls(Ring),
+}
+
+/// One breaker's state machine.
+pub(crate) struct Machine {
+    pub(crate) name: Name,
+    state: StateCell,
+    tally: Tally,
+    shape: Shape,
+    base: Instant,
+    // The settings read on the paths, one word each, so that a reconfiguration can change
+    // them without a lock on the call path: stored before the reconfiguration's new
+    // generation is published (Release), so that a caller that sees the new generation
+    // sees them. 0 means "none".
+    interval_ns: AtomicU64,
+    timeout_ns: AtomicU64,
+    max_requests: AtomicU64,
+    slow_ns: AtomicU64,
+    /// The width of a rolling window's buckets.
+    width_ns: AtomicU64,
+    /// The whole settings: read off the call path (snapshots, the trip policy after a
+    /// failure, drawing an open period), written only by a reconfiguration.
+    settings: RwLock<Settings>,
+    /// The state of this breaker's random sequence (for jitter).
+    random: AtomicU64,
+    pub(crate) observer: Observer,
+}
+
+fn width_of(window: Window) -> u64 {
+    match window {
+        Window::Rolling { length, buckets } => (nanos(length) / u64::from(buckets)).max(1),
+        _ => 0,
+    }
+}
+
+/// One step of SplitMix64: a well-mixed 64-bit value from a counter.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A seed of its own for each breaker: the process's random hasher keys, and a counter.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    RandomState::new().hash_one(n)
+}
+
+impl Machine {
+    pub(crate) fn new(name: Name, settings: Settings, observer: Observer) -> Machine {
+        let shape = match settings.window {
+            Window::Fixed { .. } => Shape::Fixed,
+            Window::Rolling { buckets, .. } => Shape::Rolling(Rolling::new(buckets)),
+            Window::Calls { calls } => Shape::Calls(Ring::new(calls)),
+        };
+        Machine {
+            name,
+            state: StateCell::new(),
+            tally: Tally::new(),
+            shape,
+            base: Instant::now(),
+            interval_ns: AtomicU64::new(settings.interval().map_or(0, nanos)),
+            timeout_ns: AtomicU64::new(settings.timeout.map_or(0, nanos)),
+            max_requests: AtomicU64::new(u64::from(settings.max_requests)),
+            slow_ns: AtomicU64::new(settings.slow_call.map_or(0, nanos)),
+            width_ns: AtomicU64::new(width_of(settings.window)),
+            settings: RwLock::new(settings),
+            random: AtomicU64::new(seed()),
+            observer,
+        }
+    }
+
+    /// The current settings.
+    pub(crate) fn settings(&self) -> Settings {
+        *self.settings.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[inline]
+    fn interval_ns(&self) -> Option<u64> {
+        match self.interval_ns.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// The deadline of each call, if any.
+    #[inline]
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        match self.timeout_ns.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    #[inline]
+    fn max_requests(&self) -> u64 {
+        self.max_requests.load(Ordering::Relaxed)
+    }
+
+    /// Whether calls are timed for slowness: then admission reads the clock.
+    #[inline]
+    fn slow_ns(&self) -> Option<u64> {
+        match self.slow_ns.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Nanoseconds since the breaker was created, on tokio's clock, plus [`EPOCH`]: an
+    /// instant before the creation reads as less than `EPOCH`.
+    pub(crate) fn now(&self) -> u64 {
+        let now = Instant::now();
+        match now.checked_duration_since(self.base) {
+            Some(after) => EPOCH.saturating_add(nanos(after)),
+            None => EPOCH.saturating_sub(nanos(self.base.saturating_duration_since(now))),
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.state.load().generation()
+    }
+
+    /// The state word and, unless a transition is being published, its stamp.
+    pub(crate) fn view(&self) -> View {
+        self.state.view()
+    }
+
+    /// The serial of the rolling-window bucket current at `now` in the generation stamped
+    /// `stamp`.
+    fn serial(&self, stamp: Stamp, now: u64) -> u64 {
+        let width = self.width_ns.load(Ordering::Relaxed).max(1);
+        stamp
+            .base
+            .wrapping_add(now.saturating_sub(stamp.start) / width)
+    }
+
+    /// Admits a call or says why not.
+    #[inline]
+    pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<Admission, Rejection> {
+        let mut now = LazyNow { clock, now: None };
+        let admitted = if self.slow_ns().is_some() {
+            now.get()
+        } else {
+            0
+        };
+        loop {
+            let word = self.state.load();
+            let generation = word.generation();
+            let admission = |state, bucket| Admission {
+                generation,
+                state,
+                bucket,
+                admitted,
+            };
+            match word.state() {
+                State::Closed => {
+                    match &self.shape {
+                        Shape::Rolling(rolling) => {
+                            let stamp = match self.state.stamp_of(word) {
+                                Read::At(stamp) => stamp,
+                                Read::Changed => continue,
+                                // A transition is being published: admit into the ending
+                                // generation, uncounted (the outcome will be stale).
+                                Read::Busy => return Ok(admission(State::Closed, NO_BUCKET)),
+                            };
+                            let serial = self.serial(stamp, now.get());
+                            let current = || self.generation() == generation;
+                            match rolling.add(serial, BUCKET_REQUESTS, current) {
+                                Some(bucket) => return Ok(admission(State::Closed, bucket)),
+                                None => continue,
+                            }
+                        }
+                        Shape::Fixed => {
+                            if let Some(interval) = self.interval_ns() {
+                                match self.state.stamp_of(word) {
+                                    Read::Changed => continue,
+                                    Read::At(stamp) => {
+                                        let now = now.get();
+                                        let start = self.state.rebased(stamp.start, now);
+                                        if now >= start.saturating_add(interval) {
+                                            self.transition(
+                                                word,
+                                                State::Closed,
+                                                now,
+                                                Ending::IntervalElapsed,
+                                            );
+                                            continue;
+                                        }
+                                    }
+                                    // A transition is being published: admit into the
+                                    // current generation (the outcome will be stale).
+                                    Read::Busy => {}
+                                }
+                            }
+                        }
+                        Shape::Calls(_) => {}
+                    }
+                    let current = || self.generation();
+                    if let Update::Applied(_) =
+                        self.tally
+                            .update(REQUESTS, generation, current, |r| Some(incremented(r)))
+                    {
+                        return Ok(admission(State::Closed, NO_BUCKET));
+                    }
+                }
+                State::Open => {
+                    if word.forced() {
+                        return Err(Rejection::ForcedOpen);
+                    }
+                    let stamp = match self.state.stamp_of(word) {
+                        Read::At(stamp) => stamp,
+                        Read::Changed => continue,
+                        // The transition to half-open is being published right now.
+                        Read::Busy => return Err(Rejection::Open(Duration::ZERO)),
+                    };
+                    let now = now.get();
+                    let until = self
+                        .state
+                        .rebased(stamp.start, now)
+                        .saturating_add(stamp.period);
+                    if now >= until {
+                        self.transition(
+                            word,
+                            State::HalfOpen,
+                            now,
+                            Ending::Change(Cause::ResetTimeoutElapsed),
+                        );
+                        continue;
+                    }
+                    return Err(Rejection::Open(Duration::from_nanos(until - now)));
+                }
+                State::HalfOpen => {
+                    let ignored = self.tally.value(IGNORED, generation);
+                    let budget = self.max_requests();
+                    let current = || self.generation();
+                    match self.tally.update(REQUESTS, generation, current, |r| {
+                        (r.saturating_sub(ignored) < budget).then(|| incremented(r))
+                    }) {
+                        Update::Applied(_) => return Ok(admission(State::HalfOpen, NO_BUCKET)),
+                        Update::Refused => return Err(Rejection::HalfOpenFull),
+                        Update::Stale => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The error for a rejection, reported to the observers.
+    #[cold]
+    pub(crate) fn reject(&self, rejection: Rejection) -> BreakerError {
+        let name = self.name.clone();
+        let error = match rejection {
+            Rejection::Open(retry_after) => BreakerError::Open { name, retry_after },
+            Rejection::HalfOpenFull => BreakerError::HalfOpenFull { name },
+            Rejection::ForcedOpen => BreakerError::ForcedOpen { name },
+        };
+        self.observer.rejected(&error);
+        error
+    }
+
+    /// Records the outcome of an admitted call. `timed_out`: it ran past its deadline
+    /// (which makes it slow). Outcomes of a generation that is over, or of a rolling
+    /// bucket that has left the window, are dropped.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        admission: Admission,
+        outcome: Outcome,
+        timed_out: bool,
+        clock: impl FnMut() -> u64,
+    ) {
+        let mut now = LazyNow { clock, now: None };
+        let generation = admission.generation;
+        let word = self.state.load();
+        if word.generation() != generation {
+            return;
+        }
+        let current = || self.generation();
+        let rolling = match (&self.shape, admission.state) {
+            (Shape::Rolling(rolling), State::Closed) => {
+                if admission.bucket == NO_BUCKET {
+                    return;
+                }
+                // The bucket must still be in the window now.
+                let Read::At(stamp) = self.state.stamp_of(word) else {
+                    return;
+                };
+                let at = self.serial(stamp, now.get());
+                if !rolling.holds(admission.bucket, at) {
+                    return;
+                }
+                Some((rolling, at))
+            }
+            _ => None,
+        };
+        let failed = match outcome {
+            Outcome::Ignored => {
+                match rolling {
+                    Some((rolling, _)) => {
+                        let current = || self.generation() == generation;
+                        rolling.add(admission.bucket, BUCKET_IGNORED, current);
+                    }
+                    None => {
+                        self.tally
+                            .update(IGNORED, generation, current, |v| Some(incremented(v)));
+                    }
+                }
+                return;
+            }
+            Outcome::Success => false,
+            Outcome::Failure => true,
+        };
+        let slow = match self.slow_ns() {
+            Some(_) if timed_out => true,
+            Some(threshold) => now.get().saturating_sub(admission.admitted) >= threshold,
+            None => false,
+        };
+        #[cfg(feature = "metrics")]
+        if slow {
+            self.observer.slow();
+        }
+        // The totals, in the window or in the generation.
+        let mut own = [0; 3];
+        match rolling {
+            Some((rolling, _)) => {
+                let current = || self.generation() == generation;
+                let index = if failed {
+                    BUCKET_FAILURES
+                } else {
+                    BUCKET_SUCCESSES
+                };
+                if rolling.add(admission.bucket, index, current).is_none() {
+                    return;
+                }
+                if slow {
+                    rolling.add(admission.bucket, BUCKET_SLOW, current);
+                }
+            }
+            None => {
+                let index = if failed { FAILURES } else { SUCCESSES };
+                let Update::Applied(total) = self
+                    .tally
+                    .update(index, generation, current, |v| Some(incremented(v)))
+                else {
+                    return;
+                };
+                own[usize::from(failed)] = total;
+                if slow
+                    && let Update::Applied(total) =
+                        self.tally
+                            .update(SLOW, generation, current, |v| Some(incremented(v)))
+                {
+                    own[2] = total;
+                }
+                if let (Shape::Calls(ring), State::Closed) = (&self.shape, admission.state) {
+                    if !ring.push(generation, current, failed, slow) {
+                        return;
+                    }
+                    // The generation's totals are not the window's.
+                    own = [0; 3];
+                }
+            }
+        }
+        let Update::Applied(streak) = self.tally.update(STREAK, generation, current, |s| {
+            Some(streak_after(s, failed))
+        }) else {
+            return;
+        };
+        let mut slow_streak = 0;
+        if self.slow_ns().is_some() {
+            let bump = |s: u64| Some(if slow { incremented(s) } else { 0 });
+            match self.tally.update(SLOW_STREAK, generation, current, bump) {
+                Update::Applied(s) => slow_streak = s,
+                _ => return,
+            }
+        }
+        let (consecutive_successes, consecutive_failures) = split_streak(streak);
+        let (to, cause) = match word.state() {
+            State::HalfOpen if failed => (State::Open, Cause::ProbeFailed),
+            State::HalfOpen if slow => (State::Open, Cause::ProbeSlow),
+            State::HalfOpen if consecutive_successes >= self.max_requests() => {
+                (State::Closed, Cause::ProbesSucceeded)
+            }
+            // A breaker held closed never trips; the policies are consulted after a
+            // failure or a slow call only.
+            State::Closed if !word.forced() && (failed || slow) => {
+                let at = rolling.map(|(_, at)| at);
+                let mut counts = self.window_counts(word, at);
+                // Its own updates are exact; the others are read now.
+                counts.total_successes = counts.total_successes.max(own[0]);
+                counts.total_failures = counts.total_failures.max(own[1]);
+                counts.slow_calls = counts.slow_calls.max(own[2]);
+                counts.consecutive_successes = consecutive_successes;
+                counts.consecutive_failures = consecutive_failures;
+                counts.consecutive_slow_calls = slow_streak;
+                match self.trips(&counts, failed) {
+                    Some(cause) => (State::Open, cause),
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        self.transition(word, to, now.get(), Ending::Change(cause));
+    }
+
+    /// Whether the counts trip a closed breaker, and why: the failure policy (after a
+    /// failure) before the slow-call ratio.
+    fn trips(&self, counts: &Counts, failed: bool) -> Option<Cause> {
+        let settings = self.settings();
+        if failed && settings.trip_policy.should_trip(counts) {
+            return Some(Cause::Tripped);
+        }
+        let ratio = settings.slow_call_ratio?;
+        (counts.requests >= ratio.min_requests && counts.slow_call_ratio() >= ratio.ratio)
+            .then_some(Cause::SlowCallsTripped)
+    }
+
+    /// Takes an admitted call that will never finish out of the counts again: in
+    /// half-open this gives its probe slot back.
+    pub(crate) fn cancel(&self, admission: Admission) {
+        let generation = admission.generation;
+        if self.generation() != generation {
+            return;
+        }
+        match (&self.shape, admission.state) {
+            (Shape::Rolling(rolling), State::Closed) => {
+                if admission.bucket != NO_BUCKET {
+                    rolling.remove_request(admission.bucket);
+                }
+            }
+            _ => {
+                let current = || self.generation();
+                self.tally
+                    .update(REQUESTS, generation, current, |r| Some(r.saturating_sub(1)));
+            }
+        }
+    }
+
+    /// The counts of the generation of `word` as they stand: a closed breaker's over its
+    /// window (a rolling window's at bucket `at`: with `None` it counts as empty), others'
+    /// over the generation.
+    fn window_counts(&self, word: Word, at: Option<u64>) -> Counts {
+        let generation = word.generation();
+        let mut counts = self.tally.counts(generation);
+        if word.state() != State::Closed {
+            return counts;
+        }
+        match &self.shape {
+            Shape::Fixed => {}
+            Shape::Rolling(rolling) => {
+                let sums = at.map_or([0; 5], |at| rolling.totals(at));
+                counts.requests = sums[BUCKET_REQUESTS];
+                counts.total_successes = sums[BUCKET_SUCCESSES];
+                counts.total_failures = sums[BUCKET_FAILURES];
+                counts.total_ignored = sums[BUCKET_IGNORED];
+                counts.slow_calls = sums[BUCKET_SLOW];
+            }
+            Shape::Calls(ring) => {
+                let totals = ring.totals(generation);
+                let finished =
+                    counts.total_successes + counts.total_failures + counts.total_ignored;
+                let in_flight = counts.requests.saturating_sub(finished);
+                counts.requests = totals.outcomes + in_flight;
+                counts.total_failures = totals.failures;
+                counts.total_successes = totals.outcomes - totals.failures;
+                counts.total_ignored = 0;
+                counts.slow_calls = totals.slow;
+            }
+        }
+        counts
+    }
+
+    /// The open period of open attempt `attempt`: `reset_timeout` grown by the backoff,
+    /// then drawn with the jitter.
+    fn draw(&self, attempt: u64) -> u64 {
+        let settings = self.settings();
+        let reset = nanos(settings.reset_timeout);
+        let period = match settings.backoff {
+            None => reset,
+            Some(backoff) => {
+                let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+                #[allow(
+                    clippy::cast_precision_loss,
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss
+                )]
+                let grown = (reset as f64 * backoff.factor.powi(exponent)) as u64;
+                grown.min(nanos(backoff.max_reset_timeout))
+            }
+        };
+        let uniform = |below: u64| -> u64 {
+            let step = self
+                .random
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            #[allow(clippy::cast_possible_truncation)]
+            let drawn = ((u128::from(mix(step)) * u128::from(below)) >> 64) as u64;
+            drawn
+        };
+        match settings.jitter {
+            Jitter::None => period,
+            Jitter::Full => uniform(period),
+            Jitter::Equal => period / 2 + uniform(period - period / 2),
+        }
+    }
+
+    /// Moves from `from` (as read) to a new generation in state `to`, starting at `now`.
+    /// Returns `false` if someone else changed the state word first. Only news is
+    /// reported: a real change of state, or a reconfiguration; an interval reset, or an
+    /// operator action that leaves the state as it was (holding an open breaker open,
+    /// resetting a closed one), starts a new generation silently.
+    pub(crate) fn transition(&self, from: Word, to: State, now: u64, ending: Ending) -> bool {
+        if !self.state.claim(from) {
+            return false;
+        }
+        let old = self.state.claimed_stamp();
+        let cause = match ending {
+            Ending::Change(cause) => Some(cause),
+            Ending::IntervalElapsed => None,
+        };
+        let forced = cause.and_then(Cause::forces).unwrap_or(from.forced());
+        let attempt = match (from.state(), to) {
+            (_, State::Closed) => 0,
+            (State::Closed, State::Open) if !forced => 1,
+            (State::HalfOpen, State::Open) if !forced => old.attempt + 1,
+            _ => old.attempt,
+        };
+        let period = if to == State::Open && !forced {
+            self.draw(attempt.max(1))
+        } else {
+            0
+        };
+        let base = match &self.shape {
+            Shape::Rolling(rolling) => self
+                .serial(old, now.max(old.start))
+                .wrapping_add(rolling.len())
+                .wrapping_add(SERIAL_GAP),
+            _ => 0,
+        };
+        self.state.stamp(Stamp {
+            start: now,
+            period,
+            attempt,
+            base,
+        });
+        let next = from.next(to, forced);
+        let news = cause.filter(|c| from.state() != to || *c == Cause::Reconfigured);
+        // The counts that caused the change, read before they are retagged.
+        let ended = news.map(|_| {
+            let at = matches!(self.shape, Shape::Rolling(_)).then(|| self.serial(old, now));
+            self.window_counts(from, at)
+        });
+        self.state.publish(next);
+        self.tally.retag(next.generation());
+        if let Shape::Calls(ring) = &self.shape {
+            ring.retag(next.generation());
+        }
+        if let (Some(cause), Some(counts)) = (news, ended) {
+            let change = StateChange {
+                name: self.name.clone(),
+                from: from.state(),
+                to,
+                cause,
+                counts,
+                retry_after: (period > 0).then(|| Duration::from_nanos(period)),
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+            };
+            self.observer.notify(&change);
+        }
+        true
+    }
+
+    /// Moves to `to` whatever the state, for an operator. Waits out a transition that is
+    /// being published (a few instructions) rather than losing to it.
+    pub(crate) fn force(&self, to: State, cause: Cause) {
+        loop {
+            let word = self.state.load();
+            if word.busy() {
+                std::hint::spin_loop();
+                continue;
+            }
+            if self.transition(word, to, self.now(), Ending::Change(cause)) {
+                return;
+            }
+        }
+    }
+
+    /// Whether a window of this breaker's kind and size can take `to`'s place: its
+    /// storage is made once, with the breaker.
+    fn same_shape(from: Window, to: Window) -> Result<(), BuildError> {
+        let same = match (from, to) {
+            (Window::Fixed { .. }, Window::Fixed { .. }) => true,
+            (Window::Rolling { buckets: a, .. }, Window::Rolling { buckets: b, .. }) => a == b,
+            (Window::Calls { calls: a }, Window::Calls { calls: b }) => a == b,
+            _ => false,
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(BuildError::WindowShapeChanged { from, to })
+        }
+    }
+
+    /// Whether [`reconfigure`](Self::reconfigure) would take `settings`.
+    ///
+    /// # Errors
+    /// As `reconfigure`'s.
+    pub(crate) fn accepts(&self, settings: &Settings) -> Result<(), BuildError> {
+        settings.validate()?;
+        Self::same_shape(self.settings().window, settings.window)
+    }
+
+    /// Replaces the settings and starts a new generation in the same state, reported with
+    /// [`Cause::Reconfigured`]. Calls admitted before finish under the generation rule:
+    /// their outcomes are stale and dropped.
+    ///
+    /// # Errors
+    /// Invalid settings, or a window of another kind or size than the breaker's (its
+    /// storage is made once, with the breaker); nothing changes then.
+    pub(crate) fn reconfigure(&self, settings: Settings) -> Result<(), BuildError> {
+        settings.validate()?;
+        {
+            // Concurrent reconfigurations each store all their words under the lock, so
+            // the last one's settings are the ones in force; each then starts a
+            // generation of its own.
+            let mut current = self
+                .settings
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            Self::same_shape(current.window, settings.window)?;
+            *current = settings;
+            self.interval_ns
+                .store(settings.interval().map_or(0, nanos), Ordering::Relaxed);
+            self.timeout_ns
+                .store(settings.timeout.map_or(0, nanos), Ordering::Relaxed);
+            self.max_requests
+                .store(u64::from(settings.max_requests), Ordering::Relaxed);
+            self.slow_ns
+                .store(settings.slow_call.map_or(0, nanos), Ordering::Relaxed);
+            self.width_ns
+                .store(width_of(settings.window), Ordering::Relaxed);
+        }
+        self.force(self.state.load().state(), Cause::Reconfigured);
+        Ok(())
+    }
+
+    /// The state word after applying any transition that time alone causes (Open to
+    /// HalfOpen once the open period has elapsed, interval resets in Closed).
+    pub(crate) fn settle(&self, now: u64) -> View {
+        loop {
+            let view = self.state.view();
+            let Some(stamp) = view.stamp else {
+                return view;
+            };
+            let start = self.state.rebased(stamp.start, now);
+            let due = match view.word.state() {
+                State::Open if view.word.forced() => None,
+                State::Open => (now >= start.saturating_add(stamp.period))
+                    .then_some((State::HalfOpen, Ending::Change(Cause::ResetTimeoutElapsed))),
+                State::Closed => self
+                    .interval_ns()
+                    .filter(|i| {
+                        matches!(self.shape, Shape::Fixed) && now >= start.saturating_add(*i)
+                    })
+                    .map(|_| (State::Closed, Ending::IntervalElapsed)),
+                State::HalfOpen => None,
+            };
+            match due {
+                Some((to, ending)) => {
+                    self.transition(view.word, to, now, ending);
+                }
+                None => return view,
+            }
+        }
+    }
+
+    /// The counts of the generation in `view`, over the window as it stands at `now`.
+    pub(crate) fn counts(&self, view: View, now: u64) -> Counts {
+        let at = match (&self.shape, view.stamp) {
+            (Shape::Rolling(_), Some(stamp)) => Some(self.serial(stamp, now)),
+            _ => None,
+        };
+        self.window_counts(view.word, at)
+    }
+
+    /// How long until an open breaker admits a probe; `None` unless it is open (and not
+    /// held open).
+    pub(crate) fn retry_after(&self, view: View, now: u64) -> Option<Duration> {
+        match (view.word.state(), view.stamp) {
+            (State::Open, _) if view.word.forced() => None,
+            (State::Open, Some(stamp)) => Some(Duration::from_nanos(
+                stamp
+                    .start
+                    .min(now)
+                    .saturating_add(stamp.period)
+                    .saturating_sub(now),
+            )),
+            (State::Open, None) => Some(Duration::ZERO),
+            _ => None,
+        }
+    }
+
+    /// Which open attempt the breaker is on (0 when it is not open and has not re-opened
+    /// since it last closed).
+    pub(crate) fn attempt(&self, view: View) -> u32 {
+        view.stamp
+            .map_or(0, |s| u32::try_from(s.attempt).unwrap_or(u32::MAX))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::counts::{self, WORDS};
+    use crate::observe::Listeners;
+    use crate::{Builder, TripPolicy};
+
+    fn machine(builder: Builder) -> Machine {
+        let name = builder.name().clone();
+        let observer = Observer::new(&name, None, Listeners::new());
+        Machine::new(name, builder.settings, observer)
+    }
+
+    fn run(m: &Machine, outcome: Outcome, now: u64) {
+        let a = m.acquire(|| now).unwrap();
+        m.record(a, outcome, false, || now);
+    }
+
+    #[test]
+    fn counts_near_their_maximum_saturate_instead_of_overflowing() {
+        let m = machine(
+            Builder::new("unit-saturation").trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX)),
+        );
+        for index in 0..WORDS {
+            m.tally.update(index, 0, || 0, |_| Some(counts::MAX - 1));
+        }
+        for _ in 0..3 {
+            run(&m, Outcome::Success, EPOCH);
+            run(&m, Outcome::Ignored, EPOCH);
+        }
+        let c = m.tally.counts(0);
+        assert_eq!(c.requests, counts::MAX);
+        assert_eq!(c.total_successes, counts::MAX);
+        assert_eq!(c.total_ignored, counts::MAX);
+        assert_eq!(c.total_failures, counts::MAX - 1);
+        for _ in 0..3 {
+            run(&m, Outcome::Failure, EPOCH);
+        }
+        let c = m.tally.counts(0);
+        assert_eq!(c.total_failures, counts::MAX);
+        assert_eq!(c.consecutive_failures, 3);
+        assert_eq!(m.view().word.state(), State::Closed);
+    }
+
+    #[test]
+    fn transitions_retag_every_count_to_the_new_generation() {
+        let m = machine(Builder::new("unit-retag"));
+        run(&m, Outcome::Ignored, EPOCH);
+        assert!(m.transition(
+            m.view().word,
+            State::Closed,
+            EPOCH + 5,
+            Ending::IntervalElapsed
+        ));
+        assert_eq!(m.tally.counts(1), Counts::default());
+        for index in 0..WORDS {
+            assert_eq!(m.tally.value(index, 0), 0, "no word keeps the old tag");
+        }
+        assert_eq!(m.view().stamp.map(|s| s.start), Some(EPOCH + 5));
+        // A stale transition attempt from the old word fails and changes nothing.
+        let stale = Ending::Change(Cause::Tripped);
+        assert!(!m.transition(Word::INITIAL, State::Open, EPOCH + 9, stale));
+        assert_eq!(m.view().word.generation(), 1);
+        assert_eq!(m.view().stamp.map(|s| s.start), Some(EPOCH + 5));
+    }
+
+    #[test]
+    fn starts_never_go_backwards() {
+        let m = machine(Builder::new("unit-monotonic"));
+        let trip = Ending::Change(Cause::Tripped);
+        assert!(m.transition(m.view().word, State::Open, EPOCH + 100, trip));
+        let half = Ending::Change(Cause::ResetTimeoutElapsed);
+        assert!(m.transition(m.view().word, State::HalfOpen, EPOCH + 40, half));
+        assert_eq!(m.view().stamp.map(|s| s.start), Some(EPOCH + 100));
+    }
+
+    #[test]
+    fn the_open_period_grows_by_the_backoff_up_to_its_cap() {
+        let m = machine(
+            Builder::new("unit-backoff")
+                .reset_timeout(Duration::from_secs(1))
+                .backoff(2.0, Duration::from_secs(5)),
+        );
+        let secs = |n: u64| n * 1_000_000_000;
+        assert_eq!(
+            [1, 2, 3, 4, 5, 60].map(|k| m.draw(k)),
+            [1, 2, 4, 5, 5, 5].map(secs)
+        );
+    }
+
+    #[test]
+    fn jitter_draws_within_its_range_and_breakers_draw_apart() {
+        let full = |name| machine(Builder::new(name).jitter(Jitter::Full));
+        let (a, b) = (full("unit-jitter-a"), full("unit-jitter-b"));
+        let d = 60_000_000_000;
+        let draws_a: Vec<u64> = (0..64).map(|_| a.draw(1)).collect();
+        let draws_b: Vec<u64> = (0..64).map(|_| b.draw(1)).collect();
+        assert!(draws_a.iter().all(|&x| x < d));
+        assert_ne!(draws_a, draws_b, "each breaker has its own sequence");
+        let equal = machine(Builder::new("unit-jitter-equal").jitter(Jitter::Equal));
+        assert!(
+            (0..64)
+                .map(|_| equal.draw(1))
+                .all(|x| (d / 2..d).contains(&x))
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! What the counts cover: the generation's own counts ([`Tally`], one tagged word per
+//! count), and the two windows a closed breaker may count over instead, a rolling time
+//! window ([`Rolling`], buckets of time) and a count window ([`Ring`], the last N
+//! outcomes). No lock is taken and nothing is allocated after the breaker is built.
+
+use crate::counts::{self, Counts, WORDS};
+use crate::sync::{AtomicU64, Ordering};
+
+/// What became of an attempt to change a count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Update {
+    /// Applied; the new value.
+    Applied(u64),
+    /// The change function declined (the half-open budget is taken).
+    Refused,
+    /// The generation has moved on; nothing was changed.
+    Stale,
+}
+
+/// Applies `change` to the generation-tagged `cell` for `generation`, unless the
+/// generation is over (`current` reads the breaker's generation now).
+#[inline]
+fn update(
+    cell: &AtomicU64,
+    generation: u64,
+    current: impl Fn() -> u64,
+    change: impl Fn(u64) -> Option<u64>,
+) -> Update {
+    // Acquire: a word retagged by a newer generation must not be paired with an older
+    // state word in the check below (the retag is written after the state word).
+    let mut word = cell.load(Ordering::Acquire);
+    loop {
+        let value = match counts::unpack(word, generation) {
+            Some(value) => value,
+            // The word still holds an older generation's count: it reads as zero, but only
+            // the current generation may claim it.
+            None if current() == generation => 0,
+            None => return Update::Stale,
+        };
+        let Some(new) = change(value) else {
+            return Update::Refused;
+        };
+        match cell.compare_exchange_weak(
+            word,
+            counts::pack(generation, new),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return Update::Applied(new),
+            Err(actual) => word = actual,
+        }
+    }
+}
+
+/// Retags `cell` for `generation` unless it holds that generation's count already, so that
+/// no word keeps an ancient generation's tag, which 2^24 generations later would read as
+/// current. A failed exchange means a newer count was just written, which is recent enough.
+fn retag(cell: &AtomicU64, generation: u64) {
+    let word = cell.load(Ordering::Relaxed);
+    if counts::unpack(word, generation).is_none() {
+        let _ = cell.compare_exchange(
+            word,
+            counts::pack(generation, 0),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// The counts of one generation, one word each, tagged with the generation they belong
+/// to (see `counts.rs`): a new generation starts from zero without anyone clearing
+/// anything, and an outcome of an older generation is never added to a newer one.
+pub(crate) struct Tally {
+    cells: [AtomicU64; WORDS],
+}
+
+impl Tally {
+    pub(crate) fn new() -> Tally {
+        Tally {
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Applies `change` to count `index` of `generation`, unless the generation is over.
+    #[inline]
+    pub(crate) fn update(
+        &self,
+        index: usize,
+        generation: u64,
+        current: impl Fn() -> u64,
+        change: impl Fn(u64) -> Option<u64>,
+    ) -> Update {
+        update(&self.cells[index], generation, current, change)
+    }
+
+    /// Count `index` of `generation` (0 if another generation's).
+    pub(crate) fn value(&self, index: usize, generation: u64) -> u64 {
+        counts::unpack(self.cells[index].load(Ordering::Acquire), generation).unwrap_or(0)
+    }
+
+    /// All counts of `generation`.
+    pub(crate) fn counts(&self, generation: u64) -> Counts {
+        counts::from_values(std::array::from_fn(|i| self.value(i, generation)))
+    }
+
+    /// Retags every count for a new generation (after it is published).
+    pub(crate) fn retag(&self, generation: u64) {
+        for cell in &self.cells {
+            retag(cell, generation);
+        }
+    }
+}
+
+/// The counts a rolling window keeps per bucket, in cell order.
+pub(crate) const BUCKET_REQUESTS: usize = 0;
+pub(crate) const BUCKET_SUCCESSES: usize = 1;
+pub(crate) const BUCKET_FAILURES: usize = 2;
+pub(crate) const BUCKET_IGNORED: usize = 3;
+pub(crate) const BUCKET_SLOW: usize = 4;
+const BUCKET_CELLS: usize = 5;
+
+/// How far ahead of the last bucket a new generation's buckets are numbered: serials are
+/// never reused, even by an outcome whose clock ran ahead of the transition's.
+pub(crate) const SERIAL_GAP: u64 = 1 << 16;
+
+/// A bucket cell: the low 32 bits of the serial of the bucket it counts for, above a
+/// 32-bit value (saturating).
+fn bucket_pack(serial: u64, value: u64) -> u64 {
+    ((serial & 0xFFFF_FFFF) << 32) | value.min(u64::from(u32::MAX))
+}
+
+fn bucket_unpack(word: u64) -> (u32, u64) {
+    #[allow(clippy::cast_possible_truncation)]
+    ((word >> 32) as u32, word & 0xFFFF_FFFF)
+}
+
+/// `a - b` on the serials' low 32 bits, as a signed distance.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+fn serial_distance(a: u64, b: u32) -> i64 {
+    i64::from((a as u32).wrapping_sub(b) as i32)
+}
+
+/// A rolling time window: `B` buckets of equal width. Bucket k of a generation covers
+/// `[start + k·w, start + (k+1)·w)` and has the serial `base + k` (see
+/// [`Stamp::base`](crate::state::Stamp)); it lives in slot `serial % B`, and the window at
+/// serial `s` is the buckets `s - B + 1 ..= s`. A slot is taken over by a newer bucket at
+/// its first count; a count for an older bucket than the slot holds is dropped (its bucket
+/// has left the window).
+pub(crate) struct Rolling {
+    slots: Box<[[AtomicU64; BUCKET_CELLS]]>,
+}
+
+impl Rolling {
+    pub(crate) fn new(buckets: u32) -> Rolling {
+        Rolling {
+            slots: (0..buckets)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    /// The number of buckets.
+    pub(crate) fn len(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    fn cell(&self, serial: u64, index: usize) -> &AtomicU64 {
+        #[allow(clippy::cast_possible_truncation)]
+        let slot = (serial % self.len()) as usize;
+        &self.slots[slot][index]
+    }
+
+    /// Adds one to count `index` of bucket `serial`, taking the slot over from an older
+    /// bucket if needed, while `current` says the generation is still the caller's. Returns
+    /// the serial counted for (a newer one when the slot already holds a newer bucket and
+    /// `index` is the requests count: a caller whose clock lags counts in the newest
+    /// bucket), or `None` when the count was dropped.
+    pub(crate) fn add(&self, serial: u64, index: usize, current: impl Fn() -> bool) -> Option<u64> {
+        let cell = self.cell(serial, index);
+        let mut word = cell.load(Ordering::Acquire);
+        loop {
+            let (tag, value) = bucket_unpack(word);
+            let distance = serial_distance(serial, tag);
+            let (serial, new) = match distance {
+                0 => (serial, value.saturating_add(1)),
+                d if d > 0 => {
+                    if !current() {
+                        return None;
+                    }
+                    (serial, 1)
+                }
+                d if index == BUCKET_REQUESTS => (serial.wrapping_add_signed(-d), value + 1),
+                _ => return None,
+            };
+            match cell.compare_exchange_weak(
+                word,
+                bucket_pack(serial, new),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(serial),
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Takes one request of bucket `serial` back (a cancelled call), if the slot still
+    /// holds that bucket.
+    pub(crate) fn remove_request(&self, serial: u64) {
+        let cell = self.cell(serial, BUCKET_REQUESTS);
+        let mut word = cell.load(Ordering::Acquire);
+        loop {
+            let (tag, value) = bucket_unpack(word);
+            if serial_distance(serial, tag) != 0 || value == 0 {
+                return;
+            }
+            match cell.compare_exchange_weak(
+                word,
+                bucket_pack(serial, value - 1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// The sums over the window that ends at bucket `serial`, by cell index.
+    pub(crate) fn totals(&self, serial: u64) -> [u64; BUCKET_CELLS] {
+        let mut sums = [0; BUCKET_CELLS];
+        let width = i64::try_from(self.len()).unwrap_or(i64::MAX);
+        for slot in &*self.slots {
+            for (sum, cell) in sums.iter_mut().zip(slot) {
+                let (tag, value) = bucket_unpack(cell.load(Ordering::Acquire));
+                let age = serial_distance(serial, tag);
+                if (0..width).contains(&age) {
+                    *sum += value;
+                }
+            }
+        }
+        sums
+    }
+
+    /// Whether bucket `serial` is still in the window that ends at bucket `now`.
+    pub(crate) fn holds(&self, serial: u64, now: u64) -> bool {
+        now.wrapping_sub(serial) < self.len()
+    }
+}
+
+/// An entry of a count window: the low 24 bits of the generation, the low 24 bits of the
+/// entry's position, and what the outcome was.
+const RING_FAILED: u64 = 1;
+const RING_SLOW: u64 = 2;
+const POSITION_BITS: u32 = 24;
+const POSITION_MASK: u64 = (1 << POSITION_BITS) - 1;
+
+fn ring_pack(generation: u64, position: u64, failed: bool, slow: bool) -> u64 {
+    ((generation & POSITION_MASK) << 40)
+        | ((position & POSITION_MASK) << 16)
+        | (u64::from(failed) * RING_FAILED)
+        | (u64::from(slow) * RING_SLOW)
+}
+
+/// A count window: the outcomes of the last N calls that finished, in the order they
+/// finished. `head` (a generation-tagged count) says how many outcomes the generation
+/// has seen; outcome p lives in slot `p % N` until outcome `p + N` replaces it.
+pub(crate) struct Ring {
+    head: AtomicU64,
+    slots: Box<[AtomicU64]>,
+}
+
+/// The sums over a count window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RingTotals {
+    pub(crate) outcomes: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+impl Ring {
+    pub(crate) fn new(calls: u32) -> Ring {
+        Ring {
+            head: AtomicU64::new(0),
+            slots: (0..calls).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    /// Appends an outcome of `generation`; `false` if the generation is over.
+    pub(crate) fn push(
+        &self,
+        generation: u64,
+        current: impl Fn() -> u64,
+        failed: bool,
+        slow: bool,
+    ) -> bool {
+        let Update::Applied(head) = update(&self.head, generation, current, |h| {
+            Some(counts::incremented(h))
+        }) else {
+            return false;
+        };
+        let position = head - 1;
+        #[allow(clippy::cast_possible_truncation)]
+        let cell = &self.slots[(position % self.len()) as usize];
+        let entry = ring_pack(generation, position, failed, slow);
+        let mut word = cell.load(Ordering::Acquire);
+        loop {
+            // A later outcome of this generation got here first (this one was overtaken
+            // by N others while it was being written): it has left the window already.
+            let same_generation = (word >> 40) == (generation & POSITION_MASK);
+            let theirs = (word >> 16) & POSITION_MASK;
+            let ahead = theirs.wrapping_sub(position) & POSITION_MASK;
+            if same_generation && ahead != 0 && ahead < (1 << (POSITION_BITS - 1)) {
+                return true;
+            }
+            match cell.compare_exchange_weak(word, entry, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// The sums over the window of `generation`.
+    pub(crate) fn totals(&self, generation: u64) -> RingTotals {
+        let head = counts::unpack(self.head.load(Ordering::Acquire), generation).unwrap_or(0);
+        let outcomes = head.min(self.len());
+        let mut totals = RingTotals {
+            outcomes,
+            ..RingTotals::default()
+        };
+        for cell in &*self.slots {
+            let word = cell.load(Ordering::Acquire);
+            if (word >> 40) != (generation & POSITION_MASK) {
+                continue;
+            }
+            let position = (word >> 16) & POSITION_MASK;
+            let back = head.wrapping_sub(1).wrapping_sub(position) & POSITION_MASK;
+            if back < outcomes {
+                totals.failures += u64::from(word & RING_FAILED != 0);
+                totals.slow += u64::from(word & RING_SLOW != 0);
+            }
+        }
+        totals
+    }
+
+    /// Empties the window for a new generation (after it is published). Entries written
+    /// late by the old generation carry its tag and are never read as the new one's.
+    pub(crate) fn retag(&self, generation: u64) {
+        retag(&self.head, generation);
+        for cell in &*self.slots {
+            cell.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rolling_window_sums_the_last_buckets_only() {
+        let r = Rolling::new(3);
+        let yes = || true;
+        for serial in [10, 10, 11, 12, 13] {
+            assert_eq!(r.add(serial, BUCKET_REQUESTS, yes), Some(serial));
+        }
+        r.add(11, BUCKET_FAILURES, yes);
+        assert_eq!(r.totals(13)[BUCKET_REQUESTS], 3, "10 left when 13 came");
+        assert_eq!(r.totals(13)[BUCKET_FAILURES], 1);
+        assert_eq!(r.totals(14)[BUCKET_FAILURES], 0, "11 has left at 14");
+        // Slot 10 % 3 now holds 13: an outcome for 10 is dropped.
+        assert_eq!(
+            r.add(10, BUCKET_SUCCESSES, yes),
+            Some(10),
+            "its own cell is free"
+        );
+        assert_eq!(
+            r.add(10, BUCKET_REQUESTS, yes),
+            Some(13),
+            "a lagging admission"
+        );
+        r.add(16, BUCKET_SUCCESSES, yes);
+        assert_eq!(r.add(13, BUCKET_SUCCESSES, yes), None, "16 took the slot");
+        assert!(r.holds(11, 13) && !r.holds(10, 13));
+        r.remove_request(13);
+        assert_eq!(
+            r.totals(13)[BUCKET_REQUESTS],
+            3,
+            "the lagging admission stays"
+        );
+        assert_eq!(
+            r.add(20, BUCKET_REQUESTS, || false),
+            None,
+            "generation over"
+        );
+    }
+
+    #[test]
+    fn a_count_window_keeps_the_last_n_outcomes() {
+        let ring = Ring::new(3);
+        let g = || 0;
+        for (failed, slow) in [(true, false), (true, true), (false, false), (false, true)] {
+            assert!(ring.push(0, g, failed, slow));
+        }
+        assert_eq!(
+            ring.totals(0),
+            RingTotals {
+                outcomes: 3,
+                failures: 1,
+                slow: 2
+            }
+        );
+        ring.retag(1);
+        assert_eq!(ring.totals(1), RingTotals::default());
+        assert!(!ring.push(0, || 1, true, false), "stale");
+        assert_eq!(ring.totals(1), RingTotals::default());
+    }
+}
