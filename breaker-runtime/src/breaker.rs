@@ -4,16 +4,13 @@
 
 use std::any::TypeId;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::call::Call;
 use crate::machine::Machine;
 use crate::observe::Observer;
-use crate::permit::CoreRef;
 use crate::settings::{Given, Settings};
-use crate::{BreakerError, BuildError, Counts, Name, Outcome, Permit, State};
+use crate::{BuildError, Counts, Name, State};
 
 /// Which functions a breaker was configured with, for [`Builder::build_shared`](crate::Builder::build_shared): each is
 /// identified by its type (every fn item and every closure has a type of its own), since
@@ -220,85 +217,6 @@ impl CircuitBreaker {
             attempt: m.attempt(view),
             settings: m.settings(),
         }
-    }
-
-    /// Asks to run one call. The returned [`Permit`] records the call's outcome; dropped
-    /// without recording, it records nothing (and gives a half-open probe slot back).
-    ///
-    /// # Errors
-    /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
-    #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
-        let m = &self.core.machine;
-        match m.acquire(|| m.now()) {
-            Ok(admission) => Ok(Permit::new(CoreRef::Borrowed(&self.core), admission)),
-            Err(rejection) => Err(m.reject(rejection)),
-        }
-    }
-
-    /// Like [`try_acquire`](Self::try_acquire), for a call that must own what it uses: the
-    /// permit shares the breaker (one reference count) instead of borrowing it, so it and
-    /// the future of its [`run`](Permit::run) are `'static` and can move into a spawned
-    /// task or a `tower` response future.
-    ///
-    /// # Errors
-    /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
-    #[inline]
-    pub fn try_acquire_owned(&self) -> Result<Permit<'static>, BreakerError> {
-        let mut permit = self.clone().waiting_permit();
-        permit.admit()?;
-        Ok(permit)
-    }
-
-    /// A permit that holds this handle's reference count and no admission yet: admitting
-    /// it is [`try_acquire_owned`](Self::try_acquire_owned) without a clone.
-    #[inline]
-    pub(crate) fn waiting_permit(self) -> Permit<'static> {
-        Permit::waiting(CoreRef::Shared(self.core))
-    }
-
-    /// Runs `fut` through the breaker: rejected at once when open, raced against the
-    /// deadline when a `timeout` is set, and its outcome recorded (`Ok` is a success,
-    /// `Err` a failure).
-    ///
-    /// Admission happens when the returned future is first polled. Dropping the future
-    /// records nothing (also when it is dropped because another future panicked, as in a
-    /// `join!`), and gives a half-open probe slot back only after `fut` is dropped; a panic
-    /// inside `fut` counts as a failure and keeps unwinding.
-    ///
-    /// # Errors
-    /// `fut`'s own error, or a [`BreakerError`] converted into `E`: a rejection, a
-    /// [`Timeout`](BreakerError::Timeout), or [`NoTimer`](BreakerError::NoTimer) when the
-    /// breaker has a `timeout` and the call runs where tokio's timer is not available.
-    pub fn call<F, T, E>(&self, fut: F) -> impl Future<Output = Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: From<BreakerError>,
-    {
-        Call::new(
-            Permit::waiting(CoreRef::Borrowed(&self.core)),
-            fut,
-            Outcome::of,
-            |e| Err(E::from(e)),
-        )
-    }
-
-    /// Like [`call`](Self::call), with a custom classification of the result.
-    ///
-    /// # Errors
-    /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
-    pub fn call_with<F, T, E, C>(&self, fut: F, classify: C) -> impl Future<Output = Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: From<BreakerError>,
-        C: FnOnce(&Result<T, E>) -> Outcome,
-    {
-        Call::new(
-            Permit::waiting(CoreRef::Borrowed(&self.core)),
-            fut,
-            classify,
-            |e| Err(E::from(e)),
-        )
     }
 }
 

@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 
 use crate::observe::Finished;
-use crate::{BreakerError, Outcome, Permit};
+use crate::permit::CoreRef;
+use crate::{BreakerError, CircuitBreaker, Outcome, Permit};
 
 pin_project_lite::pin_project! {
     /// A call through a breaker; see [`CircuitBreaker::call`](crate::CircuitBreaker::call).
@@ -174,5 +175,79 @@ where
                 Poll::Pending
             }
         }
+    }
+}
+
+impl<'a> Permit<'a> {
+    /// Runs `fut` under this permit, with the breaker's deadline, and records `Ok` as a
+    /// success and `Err` as a failure. See [`CircuitBreaker::call`](crate::CircuitBreaker::call).
+    ///
+    /// # Errors
+    /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
+    pub fn run<F, T, E>(self, fut: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+    {
+        self.run_with(fut, Outcome::of)
+    }
+
+    /// Like [`run`](Self::run), with a custom classification of the result.
+    ///
+    /// # Errors
+    /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
+    pub fn run_with<F, T, E, C>(self, fut: F, classify: C) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+        C: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        Call::new(self, fut, classify, |e| Err(E::from(e)))
+    }
+}
+
+impl CircuitBreaker {
+    /// Runs `fut` through the breaker: rejected at once when open, raced against the
+    /// deadline when a `timeout` is set, and its outcome recorded (`Ok` is a success,
+    /// `Err` a failure).
+    ///
+    /// Admission happens when the returned future is first polled. Dropping the future
+    /// records nothing (also when it is dropped because another future panicked, as in a
+    /// `join!`), and gives a half-open probe slot back only after `fut` is dropped; a panic
+    /// inside `fut` counts as a failure and keeps unwinding.
+    ///
+    /// # Errors
+    /// `fut`'s own error, or a [`BreakerError`] converted into `E`: a rejection, a
+    /// [`Timeout`](BreakerError::Timeout), or [`NoTimer`](BreakerError::NoTimer) when the
+    /// breaker has a `timeout` and the call runs where tokio's timer is not available.
+    pub fn call<F, T, E>(&self, fut: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+    {
+        Call::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            Outcome::of,
+            |e| Err(E::from(e)),
+        )
+    }
+
+    /// Like [`call`](Self::call), with a custom classification of the result.
+    ///
+    /// # Errors
+    /// `fut`'s own error, or a [`BreakerError`] converted into `E`.
+    pub fn call_with<F, T, E, C>(&self, fut: F, classify: C) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+        C: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        Call::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            classify,
+            |e| Err(E::from(e)),
+        )
     }
 }

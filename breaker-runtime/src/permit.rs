@@ -1,12 +1,11 @@
 //! The permit for one admitted call, and running a future under it.
 
 use std::fmt;
-use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::CircuitBreaker;
 use crate::breaker::Core;
-use crate::call::Call;
 use crate::machine::{Admission, Machine};
 use crate::observe::Finished;
 use crate::{BreakerError, Outcome, State};
@@ -160,32 +159,6 @@ impl<'a> Permit<'a> {
     pub fn ignore(self) {
         self.record(Outcome::Ignored);
     }
-
-    /// Runs `fut` under this permit, with the breaker's deadline, and records `Ok` as a
-    /// success and `Err` as a failure. See [`CircuitBreaker::call`](crate::CircuitBreaker::call).
-    ///
-    /// # Errors
-    /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
-    pub fn run<F, T, E>(self, fut: F) -> impl Future<Output = Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: From<BreakerError>,
-    {
-        self.run_with(fut, Outcome::of)
-    }
-
-    /// Like [`run`](Self::run), with a custom classification of the result.
-    ///
-    /// # Errors
-    /// `fut`'s own error, or [`BreakerError::Timeout`] converted into `E`.
-    pub fn run_with<F, T, E, C>(self, fut: F, classify: C) -> impl Future<Output = Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-        E: From<BreakerError>,
-        C: FnOnce(&Result<T, E>) -> Outcome,
-    {
-        Call::new(self, fut, classify, |e| Err(E::from(e)))
-    }
 }
 
 impl Drop for Permit<'_> {
@@ -231,5 +204,42 @@ impl fmt::Debug for Permit<'_> {
             .field("generation", &self.admission.generation)
             .field("state", &self.admission.state)
             .finish()
+    }
+}
+
+impl CircuitBreaker {
+    /// Asks to run one call. The returned [`Permit`] records the call's outcome; dropped
+    /// without recording, it records nothing (and gives a half-open probe slot back).
+    ///
+    /// # Errors
+    /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
+        let m = &self.core.machine;
+        match m.acquire(|| m.now()) {
+            Ok(admission) => Ok(Permit::new(CoreRef::Borrowed(&self.core), admission)),
+            Err(rejection) => Err(m.reject(rejection)),
+        }
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), for a call that must own what it uses: the
+    /// permit shares the breaker (one reference count) instead of borrowing it, so it and
+    /// the future of its [`run`](Permit::run) are `'static` and can move into a spawned
+    /// task or a `tower` response future.
+    ///
+    /// # Errors
+    /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
+    #[inline]
+    pub fn try_acquire_owned(&self) -> Result<Permit<'static>, BreakerError> {
+        let mut permit = self.clone().waiting_permit();
+        permit.admit()?;
+        Ok(permit)
+    }
+
+    /// A permit that holds this handle's reference count and no admission yet: admitting
+    /// it is [`try_acquire_owned`](Self::try_acquire_owned) without a clone.
+    #[inline]
+    pub(crate) fn waiting_permit(self) -> Permit<'static> {
+        Permit::waiting(CoreRef::Shared(self.core))
     }
 }
