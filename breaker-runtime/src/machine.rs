@@ -107,6 +107,10 @@ pub(crate) struct Machine {
     slow_ns: AtomicU64,
     /// The width of a rolling window's buckets.
     width_ns: AtomicU64,
+    /// 1 when a closed breaker needs nothing but the generation's counts (a fixed window
+    /// without interval, no slow-call timing): the call path's fast case, decided by one
+    /// load.
+    plain: AtomicU64,
     /// The whole settings: read off the call path (snapshots, the trip policy after a
     /// failure, drawing an open period), written only by a reconfiguration.
     settings: RwLock<Settings>,
@@ -120,6 +124,12 @@ fn width_of(window: Window) -> u64 {
         Window::Rolling { length, buckets } => (nanos(length) / u64::from(buckets)).max(1),
         _ => 0,
     }
+}
+
+/// Whether a closed breaker with these settings needs nothing but the generation's counts.
+fn plain(settings: &Settings) -> u64 {
+    let fixed = settings.window == Window::Fixed { interval: None };
+    u64::from(fixed && settings.slow_call.is_none())
 }
 
 /// One step of SplitMix64: a well-mixed 64-bit value from a counter.
@@ -155,6 +165,7 @@ impl Machine {
             max_requests: AtomicU64::new(u64::from(settings.max_requests)),
             slow_ns: AtomicU64::new(settings.slow_call.map_or(0, nanos)),
             width_ns: AtomicU64::new(width_of(settings.window)),
+            plain: AtomicU64::new(plain(&settings)),
             settings: RwLock::new(settings),
             random: AtomicU64::new(seed()),
             observer,
@@ -228,6 +239,29 @@ impl Machine {
     /// Admits a call or says why not.
     #[inline]
     pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<Admission, Rejection> {
+        // The fast case: a closed breaker that counts nothing but its generation's counts
+        // needs one count and no clock.
+        let word = self.state.load();
+        if word.state() == State::Closed && self.plain.load(Ordering::Relaxed) == 1 {
+            let generation = word.generation();
+            let current = || self.generation();
+            if let Update::Applied(_) =
+                self.tally
+                    .update(REQUESTS, generation, current, |r| Some(incremented(r)))
+            {
+                return Ok(Admission {
+                    generation,
+                    state: State::Closed,
+                    bucket: NO_BUCKET,
+                    admitted: 0,
+                });
+            }
+        }
+        self.acquire_slow(clock)
+    }
+
+    /// Admission in every other case.
+    fn acquire_slow(&self, clock: impl FnMut() -> u64) -> Result<Admission, Rejection> {
         let mut now = LazyNow { clock, now: None };
         let admitted = if self.slow_ns().is_some() {
             now.get()
@@ -354,6 +388,36 @@ impl Machine {
     /// bucket that has left the window, are dropped.
     #[inline]
     pub(crate) fn record(
+        &self,
+        admission: Admission,
+        outcome: Outcome,
+        timed_out: bool,
+        clock: impl FnMut() -> u64,
+    ) {
+        // The fast case: a success in a closed breaker that counts nothing but its
+        // generation's counts changes two counts and never the state.
+        if admission.state == State::Closed
+            && outcome == Outcome::Success
+            && !timed_out
+            && self.plain.load(Ordering::Relaxed) == 1
+        {
+            let generation = admission.generation;
+            if self.state.load().generation() != generation {
+                return;
+            }
+            let current = || self.generation();
+            let inc = |v| Some(incremented(v));
+            if let Update::Applied(_) = self.tally.update(SUCCESSES, generation, current, inc) {
+                let streak = |s| Some(streak_after(s, false));
+                self.tally.update(STREAK, generation, current, streak);
+            }
+            return;
+        }
+        self.record_slow(admission, outcome, timed_out, clock);
+    }
+
+    /// Recording in every other case.
+    fn record_slow(
         &self,
         admission: Admission,
         outcome: Outcome,
@@ -729,6 +793,7 @@ impl Machine {
                 .store(settings.slow_call.map_or(0, nanos), Ordering::Relaxed);
             self.width_ns
                 .store(width_of(settings.window), Ordering::Relaxed);
+            self.plain.store(plain(&settings), Ordering::Relaxed);
         }
         self.force(self.state.load().state(), Cause::Reconfigured);
         Ok(())
