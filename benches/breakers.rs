@@ -7,13 +7,16 @@
 //!   `tokio::time::timeout` alone in the deadline group;
 //! - `breaker_call`: this project's runtime API, `CircuitBreaker::call`;
 //! - `failsafe`: failsafe 1.3, `futures::CircuitBreaker::call`, consecutive-failures policy;
-//! - `recloser`: recloser 1.4, `AsyncRecloser::call`.
+//! - `recloser`: recloser 1.4, `AsyncRecloser::call`;
+//! - `peer_breaker`: the crate published on crates.io as `breaker`, 2.0.2 (a `parking_lot`
+//!   read-write lock, a sliding window and backoff), `CircuitBreaker::call`.
 //!
 //! The peers are configured as closely as their APIs allow: trip after 5 consecutive
 //! failures (recloser has only a failure rate over a ring buffer: a 5-call ring and a rate
-//! of 1.0, which is 5 failures in a row), stay open for the same time, one half-open probe.
-//! Neither peer has a deadline, so in the deadline group they run the call wrapped in
-//! `tokio::time::timeout`, inside the breaker as the deadline must be.
+//! of 1.0, which is 5 failures in a row; breaker 2.0.2's window rule is switched off), stay
+//! open for the same time, one half-open probe. failsafe and recloser have no deadline, so
+//! in the deadline group they run the call wrapped in `tokio::time::timeout`, inside the
+//! breaker as the deadline must be; breaker 2.0.2 uses its own `call_timeout`.
 //!
 //! Single-threaded groups run on tokio's current-thread runtime; the `threads_*` groups run
 //! 1 or 2 tasks on a 2-worker multi-thread runtime, each making every call of the sample
@@ -31,6 +34,7 @@ use std::time::Duration;
 use async_breaker::{BreakerError, CircuitBreaker, State, TripPolicy, circuit_breaker, registry};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
+use peer_breaker::{CircuitBreakerConfig, CircuitBreakerError};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 
@@ -182,6 +186,29 @@ fn recloser_breaker(open_for: Duration) -> recloser::AsyncRecloser {
         .into()
 }
 
+/// breaker 2.0.2, tripping after 5 consecutive failures only, with an optional deadline.
+fn peer_breaker(open_for: Duration, deadline: Option<Duration>) -> peer_breaker::CircuitBreaker {
+    peer_breaker::CircuitBreaker::new(
+        CircuitBreakerConfig::builder()
+            .consecutive_failures(TRIP_AFTER)
+            .failure_rate_threshold(0.0)
+            .wait_duration(open_for)
+            .half_open_max_calls(1)
+            .success_threshold(1)
+            .call_timeout(deadline)
+            .build(),
+    )
+}
+
+/// One call through breaker 2.0.2.
+async fn peer_call(cb: &peer_breaker::CircuitBreaker, x: u64) -> Result<u64, BenchError> {
+    match cb.call(|| bare(x)).await {
+        Ok(v) => Ok(v),
+        Err(CircuitBreakerError::Failure(e)) => Err(e),
+        Err(_) => Err(BenchError::Timeout),
+    }
+}
+
 fn our_breaker(name: &'static str, open_for: Duration) -> CircuitBreaker {
     CircuitBreaker::builder(name)
         .trip_policy(TripPolicy::ConsecutiveFailures(TRIP_AFTER))
@@ -207,8 +234,21 @@ fn two_workers() -> Runtime {
 }
 
 /// Trips each breaker with failing calls, and checks that it now rejects.
-fn trip_all(rt: &Runtime, ours: &[&CircuitBreaker], fs: &Failsafe, rc: &recloser::AsyncRecloser) {
+fn trip_all(
+    rt: &Runtime,
+    ours: &[&CircuitBreaker],
+    fs: &Failsafe,
+    rc: &recloser::AsyncRecloser,
+    pb: &peer_breaker::CircuitBreaker,
+) {
     rt.block_on(async {
+        for _ in 0..TRIP_AFTER {
+            let _ = pb.call(down).await;
+        }
+        assert!(matches!(
+            pb.call(|| bare(1)).await,
+            Err(CircuitBreakerError::CircuitOpen)
+        ));
         for breaker in ours {
             for _ in 0..TRIP_AFTER {
                 let _ = breaker.call(down()).await;
@@ -243,6 +283,7 @@ fn closed_success(c: &mut Criterion) {
     let ours = our_breaker("bench.closed", RESET);
     let fs = failsafe_breaker(RESET);
     let rc = recloser_breaker(RESET);
+    let pb = peer_breaker(RESET, None);
     let by_macro = breaker_of(&rt, "bench.macro.closed", macro_closed(0));
 
     let mut g = c.benchmark_group("closed_success");
@@ -269,6 +310,10 @@ fn closed_success(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { rc.call(bare(black_box(1))).await });
     });
+    g.bench_function("peer_breaker", |b| {
+        b.to_async(&rt)
+            .iter(|| async { peer_call(&pb, black_box(1)).await });
+    });
     g.finish();
     assert_eq!(ours.state(), State::Closed);
     assert_eq!(by_macro.state(), State::Closed);
@@ -284,6 +329,7 @@ fn closed_success_deadline(c: &mut Criterion) {
         .expect("valid settings");
     let fs = failsafe_breaker(RESET);
     let rc = recloser_breaker(RESET);
+    let pb = peer_breaker(RESET, Some(DEADLINE));
     let by_macro = breaker_of(&rt, "bench.macro.deadline", macro_deadline(0));
     assert_eq!(by_macro.settings().timeout, Some(DEADLINE));
 
@@ -308,6 +354,10 @@ fn closed_success_deadline(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { rc.call(with_deadline(black_box(1))).await });
     });
+    g.bench_function("peer_breaker", |b| {
+        b.to_async(&rt)
+            .iter(|| async { peer_call(&pb, black_box(1)).await });
+    });
     g.finish();
 }
 
@@ -316,9 +366,10 @@ fn open_rejected(c: &mut Criterion) {
     let ours = our_breaker("bench.open", OPEN_FOR);
     let fs = failsafe_breaker(OPEN_FOR);
     let rc = recloser_breaker(OPEN_FOR);
+    let pb = peer_breaker(OPEN_FOR, None);
     let by_macro = breaker_of(&rt, "bench.macro.open", macro_open(0));
     let by_macro_fallback = breaker_of(&rt, "bench.macro.open.fallback", macro_open_fallback(0));
-    trip_all(&rt, &[&ours, &by_macro, &by_macro_fallback], &fs, &rc);
+    trip_all(&rt, &[&ours, &by_macro, &by_macro_fallback], &fs, &rc, &pb);
 
     let mut g = c.benchmark_group("open_rejected");
     g.bench_function("breaker_macro", |b| {
@@ -354,6 +405,10 @@ fn open_rejected(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { rc.call(bare(black_box(1))).await });
     });
+    g.bench_function("peer_breaker", |b| {
+        b.to_async(&rt)
+            .iter(|| async { peer_call(&pb, black_box(1)).await });
+    });
     g.finish();
     for breaker in [&ours, &by_macro, &by_macro_fallback] {
         assert_eq!(breaker.state(), State::Open);
@@ -364,13 +419,29 @@ fn half_open_rejected(c: &mut Criterion) {
     let rt = current_thread();
     let ours = our_breaker("bench.half_open", Duration::from_millis(1));
     let by_macro = breaker_of(&rt, "bench.macro.half_open", macro_half_open(0));
+    let pb = peer_breaker(Duration::from_millis(1), None);
     rt.block_on(async {
         for breaker in [&ours, &by_macro] {
             for _ in 0..TRIP_AFTER {
                 let _ = breaker.call(down()).await;
             }
         }
+        for _ in 0..TRIP_AFTER {
+            let _ = pb.call(down).await;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    });
+    // breaker 2.0.2's one probe permit is held by a call that never finishes, polled once.
+    let mut peer_probe = Box::pin(pb.call(std::future::pending::<Result<u64, BenchError>>));
+    let polled = rt.block_on(std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(peer_probe.as_mut().poll(cx).is_pending())
+    }));
+    assert!(polled, "the probe holds its permit");
+    rt.block_on(async {
+        assert!(matches!(
+            pb.call(|| bare(1)).await,
+            Err(CircuitBreakerError::Rejected)
+        ));
     });
     // The one probe slot of each is taken for the whole measurement.
     let probes = [&ours, &by_macro].map(|breaker| {
@@ -392,10 +463,15 @@ fn half_open_rejected(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { through_permit(&ours, black_box(1)).await });
     });
+    g.bench_function("peer_breaker", |b| {
+        b.to_async(&rt)
+            .iter(|| async { peer_call(&pb, black_box(1)).await });
+    });
     g.finish();
     assert_eq!(ours.state(), State::HalfOpen);
     assert_eq!(by_macro.state(), State::HalfOpen);
     drop(probes);
+    drop(peer_probe);
 }
 
 /// Runs `call` `iters` times on each of `tasks` tasks of `rt`, all started together, and
@@ -462,13 +538,15 @@ fn threads(c: &mut Criterion, group: &str, open: bool) {
     let ours: &'static CircuitBreaker = Box::leak(Box::new(our_breaker(name, open_for)));
     let fs: &'static Failsafe = Box::leak(Box::new(failsafe_breaker(open_for)));
     let rc: &'static recloser::AsyncRecloser = Box::leak(Box::new(recloser_breaker(open_for)));
+    let pb: &'static peer_breaker::CircuitBreaker =
+        Box::leak(Box::new(peer_breaker(open_for, None)));
     let by_macro = if open {
         breaker_of(&rt, "bench.macro.threads.open", macro_threads_open(0))
     } else {
         breaker_of(&rt, "bench.macro.threads.closed", macro_threads_closed(0))
     };
     if open {
-        trip_all(&rt, &[ours, &by_macro], fs, rc);
+        trip_all(&rt, &[ours, &by_macro], fs, rc, pb);
     }
 
     let mut g = c.benchmark_group(group);
@@ -509,6 +587,9 @@ fn threads(c: &mut Criterion, group: &str, open: bool) {
         });
         g.bench_with_input(BenchmarkId::new("recloser", tasks), &tasks, |b, &n| {
             b.iter_custom(|iters| on_tasks(&rt, n, iters, || rc.call(bare(black_box(1)))));
+        });
+        g.bench_with_input(BenchmarkId::new("peer_breaker", tasks), &tasks, |b, &n| {
+            b.iter_custom(|iters| on_tasks(&rt, n, iters, || peer_call(pb, black_box(1))));
         });
     }
     g.finish();
