@@ -49,9 +49,9 @@ pub use breaker_runtime::reqwest;
 #[cfg(feature = "tower")]
 pub use breaker_runtime::tower;
 pub use breaker_runtime::{
-    BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, FallbackOn, FallbackReason,
-    KeyedBreakers, Name, Outcome, Permit, Settings, Snapshot, State, StateChange, TripPolicy,
-    registry,
+    Backoff, BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, FallbackOn,
+    FallbackReason, Jitter, KeyedBreakers, MAX_BUCKETS, MAX_WINDOW_CALLS, Name, Outcome, Permit,
+    Settings, SlowCallRatio, Snapshot, State, StateChange, TripPolicy, Window, registry,
 };
 pub use breaker_runtime::{BreakerKey, DEFAULT_MAX_KEYS};
 

@@ -20,7 +20,7 @@ use std::future::Future;
 
 pub use breaker_runtime::{
     BreakerError, BreakerKey, BuildError, Builder, CircuitBreaker, FallbackOn, FallbackReason,
-    KeyedBreakers, Name, Outcome, Permit, TripPolicy,
+    Jitter, KeyedBreakers, Name, Outcome, Permit, TripPolicy, Window,
 };
 pub use once_cell::sync::OnceCell;
 

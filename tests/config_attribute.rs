@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use async_breaker::{BreakerError, TripPolicy, circuit_breaker, config, registry};
+use async_breaker::{
+    Backoff, BreakerError, Jitter, TripPolicy, Window, circuit_breaker, config, registry,
+};
 
 #[circuit_breaker(name = "cfg_attr.named", timeout = "2s", consecutive_failures = 5)]
 async fn named() -> Result<(), BreakerError> {
@@ -13,6 +15,18 @@ async fn named() -> Result<(), BreakerError> {
 
 #[circuit_breaker(timeout = "1s", max_requests = 2)]
 async fn default_named() -> Result<(), BreakerError> {
+    Ok(())
+}
+
+#[circuit_breaker(
+    name = "cfg_attr.windowed",
+    window = "1m",
+    slow_call = "1s",
+    jitter = "full",
+    backoff = 2.0,
+    max_reset_timeout = "10m"
+)]
+async fn windowed() -> Result<(), BreakerError> {
     Ok(())
 }
 
@@ -52,5 +66,35 @@ async fn attribute_breakers_take_the_file_and_the_environment_over_their_keys() 
         .settings();
     assert_eq!(s.max_requests, 4);
     assert_eq!(s.timeout, Some(Duration::from_millis(250)));
+
+    // The window, slow-call and backoff keys the same way. (One test: `validate` would see
+    // the names of another test's configuration before it made their breakers.)
+    config::load_str(
+        "attribute-windows.toml",
+        r#"
+        [breakers."cfg_attr.windowed"]
+        window_calls = 10
+        slow_call = "2s"
+        "#,
+    )
+    .unwrap();
+    config::load_vars([("BREAKER_CFG_ATTR_WINDOWED_JITTER", "equal")]).unwrap();
+    windowed().await.unwrap();
+    let s = registry::get("cfg_attr.windowed").unwrap().settings();
+    assert_eq!(
+        s.window,
+        Window::Calls { calls: 10 },
+        "the file's window over the key's"
+    );
+    assert_eq!(s.slow_call, Some(Duration::from_secs(2)));
+    assert_eq!(s.jitter, Jitter::Equal, "the environment over the key");
+    assert_eq!(
+        s.backoff,
+        Some(Backoff {
+            factor: 2.0,
+            max_reset_timeout: Duration::from_secs(600)
+        }),
+        "the key where the configuration says nothing"
+    );
     assert!(config::validate().is_ok(), "{:?}", config::validate());
 }

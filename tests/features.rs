@@ -210,10 +210,55 @@ mod tracing_events {
 mod serde_snapshots {
     use std::time::Duration;
 
-    use async_breaker::{CircuitBreaker, TripPolicy, registry};
+    use async_breaker::{CircuitBreaker, Jitter, TripPolicy, Window, registry};
     use serde_json::json;
 
     use super::Down;
+
+    #[test]
+    fn windows_slow_calls_backoff_and_jitter_serialize_as_settings() {
+        let settings = |b: async_breaker::Builder| {
+            serde_json::to_value(b.build().unwrap().settings()).unwrap()
+        };
+        let rolling = settings(
+            CircuitBreaker::builder("features.serde.rolling")
+                .timeout(Duration::from_secs(2))
+                .window(Window::Rolling {
+                    length: Duration::from_millis(1500),
+                    buckets: 15,
+                })
+                .slow_call(Duration::from_millis(500))
+                .slow_call_ratio(0.25, 8)
+                .backoff(2.0, Duration::from_secs(600))
+                .jitter(Jitter::Equal),
+        );
+        assert_eq!(
+            rolling["window"],
+            json!({ "kind": "rolling", "length": 1.5, "buckets": 15 })
+        );
+        assert_eq!(rolling["slow_call"], json!(0.5));
+        assert_eq!(
+            rolling["slow_call_ratio"],
+            json!({ "ratio": 0.25, "min_requests": 8 })
+        );
+        assert_eq!(
+            rolling["backoff"],
+            json!({ "factor": 2.0, "max_reset_timeout": 600.0 })
+        );
+        assert_eq!(rolling["jitter"], json!("equal"));
+        let calls = settings(
+            CircuitBreaker::builder("features.serde.calls").window(Window::Calls { calls: 50 }),
+        );
+        assert_eq!(calls["window"], json!({ "kind": "calls", "calls": 50 }));
+        let fixed = settings(
+            CircuitBreaker::builder("features.serde.fixed").interval(Duration::from_secs(90)),
+        );
+        assert_eq!(
+            fixed["window"],
+            json!({ "kind": "fixed", "interval": 90.0 })
+        );
+        assert_eq!(fixed["jitter"], json!("none"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn snapshots_serialize_with_durations_in_seconds() {
@@ -234,9 +279,13 @@ mod serde_snapshots {
         let settings = json!({
             "timeout": 0.25,
             "max_requests": 2,
-            "interval": null,
+            "window": { "kind": "fixed", "interval": null },
             "reset_timeout": 30.0,
             "trip_policy": { "kind": "failure_ratio", "failure_ratio": 0.5, "min_requests": 2 },
+            "slow_call": null,
+            "slow_call_ratio": null,
+            "backoff": null,
+            "jitter": "none",
         });
         let zero = json!({
             "requests": 0, "total_successes": 0, "total_failures": 0, "total_ignored": 0,

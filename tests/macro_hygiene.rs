@@ -29,6 +29,8 @@ mod shadowed {
     trait Fallback {}
     trait Same {}
     struct Permit;
+    struct Window;
+    struct Jitter;
 
     /// A trait in scope for every type, with the method names the expansion calls (other
     /// than its own `__breaker_...` ones: that prefix is reserved).
@@ -91,6 +93,24 @@ mod shadowed {
         ::core::result::Result::Ok(0)
     }
 
+    #[circuit_breaker(
+        window = "1m",
+        buckets = 6,
+        slow_call = "1s",
+        slow_call_ratio = 0.5,
+        backoff = 2.0,
+        max_reset_timeout = "10m",
+        jitter = "equal"
+    )]
+    pub(crate) async fn windowed(id: u32) -> Answer {
+        ::core::result::Result::Ok(id)
+    }
+
+    #[circuit_breaker(window_calls = 10)]
+    pub(crate) async fn counted(id: u32) -> Answer {
+        ::core::result::Result::Ok(id)
+    }
+
     pub(crate) struct Client;
 
     impl Client {
@@ -139,6 +159,8 @@ mod no_prelude {
 #[tokio::test]
 async fn shadowed_names_do_not_reach_the_expansion() {
     assert_eq!(shadowed::fetch(1, (2, 3)).await.unwrap(), 6);
+    assert_eq!(shadowed::windowed(7).await.unwrap(), 7);
+    assert_eq!(shadowed::counted(8).await.unwrap(), 8);
     assert_eq!(shadowed::Client.get(4).await.unwrap(), 4);
     assert_eq!(no_prelude::fetch(5).await.unwrap(), 5);
     assert_eq!(no_prelude::fetch_at("ab", 5).await.unwrap(), 5);

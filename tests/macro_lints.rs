@@ -76,6 +76,29 @@ async fn keyed(host: &str) -> Result<usize, AppError> {
     Ok(host.len())
 }
 
+#[circuit_breaker(
+    window = "1m",
+    buckets = 12,
+    timeout = "2s",
+    slow_call = "1s",
+    slow_call_ratio = 0.5,
+    failure_ratio = 0.25,
+    min_requests = 20,
+    backoff = 2,
+    max_reset_timeout = Duration::from_secs(600),
+    jitter = "full"
+)]
+async fn rolling(n: u32) -> Result<u32, AppError> {
+    tokio::task::yield_now().await;
+    Ok(n)
+}
+
+#[circuit_breaker(window_calls = 100, slow_call = Duration::from_millis(250))]
+async fn counted(n: u32) -> Result<u32, AppError> {
+    tokio::task::yield_now().await;
+    Ok(n)
+}
+
 #[circuit_breaker(consecutive_failures = 2)]
 async fn generic<T: Display + Send + Sync>(value: &T) -> io::Result<String> {
     tokio::task::yield_now().await;
@@ -117,6 +140,8 @@ async fn annotated_functions_are_lint_clean() {
     assert_eq!(fetch("a", "x", (1, 2)).await.unwrap(), "x: a 1 2");
     assert_eq!(generic(&7).await.unwrap(), "7");
     assert_eq!(keyed("host").await.unwrap(), 4);
+    assert_eq!(rolling(3).await.unwrap(), 3);
+    assert_eq!(counted(4).await.unwrap(), 4);
     let mut client = Client { calls: 0 };
     assert_eq!(client.bump().await.unwrap(), 1);
     assert_eq!(client.calls().await.unwrap(), 1);

@@ -17,10 +17,18 @@ pub(crate) const KEYS: &[&str] = &[
     "timeout",
     "max_requests",
     "interval",
+    "window",
+    "buckets",
+    "window_calls",
     "reset_timeout",
+    "backoff",
+    "max_reset_timeout",
+    "jitter",
     "consecutive_failures",
     "failure_ratio",
     "min_requests",
+    "slow_call",
+    "slow_call_ratio",
     "trip",
     "classify",
     "on_state_change",
@@ -49,6 +57,16 @@ pub(crate) enum DurationArg {
     Expr(Box<Expr>),
 }
 
+impl DurationArg {
+    /// The span of the value: the string literal, or the expression.
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            DurationArg::Text(lit) => lit.span(),
+            DurationArg::Expr(expr) => expr.span(),
+        }
+    }
+}
+
 /// A number literal (possibly negated), read as `f64`.
 pub(crate) struct Number {
     pub(crate) value: f64,
@@ -62,10 +80,18 @@ pub(crate) struct Args {
     pub(crate) timeout: Option<Arg<DurationArg>>,
     pub(crate) max_requests: Option<Arg<LitInt>>,
     pub(crate) interval: Option<Arg<DurationArg>>,
+    pub(crate) window: Option<Arg<DurationArg>>,
+    pub(crate) buckets: Option<Arg<LitInt>>,
+    pub(crate) window_calls: Option<Arg<LitInt>>,
     pub(crate) reset_timeout: Option<Arg<DurationArg>>,
+    pub(crate) backoff: Option<Arg<Number>>,
+    pub(crate) max_reset_timeout: Option<Arg<DurationArg>>,
+    pub(crate) jitter: Option<Arg<LitStr>>,
     pub(crate) consecutive_failures: Option<Arg<LitInt>>,
     pub(crate) failure_ratio: Option<Arg<Number>>,
     pub(crate) min_requests: Option<Arg<LitInt>>,
+    pub(crate) slow_call: Option<Arg<DurationArg>>,
+    pub(crate) slow_call_ratio: Option<Arg<Number>>,
     pub(crate) trip: Option<Arg<Path>>,
     pub(crate) classify: Option<Arg<Path>>,
     pub(crate) on_state_change: Option<Arg<Path>>,
@@ -105,13 +131,23 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
             "name" => slot.set(&mut out.name, string(&name, &value)),
             "timeout" => slot.set(&mut out.timeout, duration(&name, value)),
             "interval" => slot.set(&mut out.interval, duration(&name, value)),
+            "window" => slot.set(&mut out.window, duration(&name, value)),
+            "buckets" => slot.set(&mut out.buckets, integer(&name, &value)),
+            "window_calls" => slot.set(&mut out.window_calls, integer(&name, &value)),
             "reset_timeout" => slot.set(&mut out.reset_timeout, duration(&name, value)),
+            "backoff" => slot.set(&mut out.backoff, number(&name, &value, FACTOR)),
+            "max_reset_timeout" => slot.set(&mut out.max_reset_timeout, duration(&name, value)),
+            "jitter" => slot.set(&mut out.jitter, string(&name, &value)),
+            "slow_call" => slot.set(&mut out.slow_call, duration(&name, value)),
+            "slow_call_ratio" => {
+                slot.set(&mut out.slow_call_ratio, number(&name, &value, RATIO));
+            }
             "max_requests" => slot.set(&mut out.max_requests, integer(&name, &value)),
             "consecutive_failures" => {
                 slot.set(&mut out.consecutive_failures, integer(&name, &value));
             }
             "min_requests" => slot.set(&mut out.min_requests, integer(&name, &value)),
-            "failure_ratio" => slot.set(&mut out.failure_ratio, number(&name, &value)),
+            "failure_ratio" => slot.set(&mut out.failure_ratio, number(&name, &value, RATIO)),
             "trip" => slot.set(
                 &mut out.trip,
                 path(&name, value, "a function `fn(&Counts) -> bool`"),
@@ -273,10 +309,10 @@ fn string(key: &str, value: &Expr) -> syn::Result<LitStr> {
             value.span(),
             format!(
                 "`{key}` takes a string literal: `{key} = \"{}\"`",
-                if key == "fallback_on" {
-                    "error"
-                } else {
-                    "pricing"
+                match key {
+                    "fallback_on" => "error",
+                    "jitter" => "full",
+                    _ => "pricing",
                 }
             ),
         )),
@@ -333,7 +369,12 @@ fn integer(key: &str, value: &Expr) -> syn::Result<LitInt> {
     }
 }
 
-fn number(key: &str, value: &Expr) -> syn::Result<Number> {
+/// What a number key takes, for the message about a value that is no number: a ratio, or
+/// a factor.
+const RATIO: &str = "a number in (0, 1]: `{key} = 0.5`";
+const FACTOR: &str = "a number of at least 1.0: `{key} = 2.0`";
+
+fn number(key: &str, value: &Expr, what: &str) -> syn::Result<Number> {
     let span = value.span();
     let (negated, inner) = match value {
         Expr::Unary(ExprUnary {
@@ -355,7 +396,7 @@ fn number(key: &str, value: &Expr) -> syn::Result<Number> {
         }),
         None => Err(syn::Error::new(
             span,
-            format!("`{key}` takes a number in (0, 1]: `{key} = 0.5`"),
+            format!("`{key}` takes {}", what.replace("{key}", key)),
         )),
     }
 }
@@ -417,6 +458,67 @@ mod tests {
         assert_eq!(path_text(&args.classify.unwrap().value), "self::classify");
         assert_eq!(path_text(&args.krate.unwrap().value), "::renamed");
         assert!(args.trip.is_none() && args.consecutive_failures.is_none());
+    }
+
+    #[test]
+    fn the_window_slow_call_and_backoff_keys_parse() {
+        let (args, errors) = parsed(quote! {
+            window = "1m", buckets = 12, window_calls = 100, slow_call = "1s",
+            slow_call_ratio = 0.25, backoff = 2, max_reset_timeout = MAX, jitter = "full"
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(matches!(args.window.unwrap().value, DurationArg::Text(t) if t.value() == "1m"));
+        assert_eq!(args.buckets.unwrap().value.base10_digits(), "12");
+        assert_eq!(args.window_calls.unwrap().value.base10_digits(), "100");
+        assert!(matches!(args.slow_call.unwrap().value, DurationArg::Text(t) if t.value() == "1s"));
+        assert!((args.slow_call_ratio.unwrap().value.value - 0.25).abs() < f64::EPSILON);
+        assert!((args.backoff.unwrap().value.value - 2.0).abs() < f64::EPSILON);
+        assert!(matches!(
+            args.max_reset_timeout.unwrap().value,
+            DurationArg::Expr(_)
+        ));
+        let jitter = args.jitter.unwrap();
+        assert_eq!(jitter.value.value(), "full");
+        assert_eq!(jitter.position, 7);
+    }
+
+    #[test]
+    fn the_new_keys_take_values_of_their_kind() {
+        let (_, errors) = parsed(quote! {
+            window = 60, buckets = "10", window_calls = 1.5, slow_call = true,
+            slow_call_ratio = "half", backoff = "double", max_reset_timeout = 600, jitter = full
+        });
+        assert_eq!(errors.len(), 8, "{errors:#?}");
+        assert!(errors[0].contains("a bare number has no unit: write `window = \"60s\"`"));
+        assert!(errors[1].contains("`buckets` takes an integer literal"));
+        assert!(errors[2].contains("`window_calls` takes an integer literal"));
+        assert!(errors[3].contains("`slow_call` takes a duration"));
+        assert!(errors[4].contains("`slow_call_ratio` takes a number in (0, 1]"));
+        assert!(errors[5].contains("`backoff` takes a number of at least 1.0: `backoff = 2.0`"));
+        assert!(errors[6].contains("write `max_reset_timeout = \"600s\"`"));
+        assert!(errors[7].contains("`jitter` takes a string literal: `jitter = \"full\"`"));
+    }
+
+    #[test]
+    fn the_valid_keys_include_the_new_ones() {
+        let (_, errors) = parsed(quote!(windw = "1m"));
+        assert!(errors[0].starts_with("unknown key `windw`; did you mean `window`?"));
+        for key in [
+            "window",
+            "buckets",
+            "window_calls",
+            "slow_call",
+            "slow_call_ratio",
+            "backoff",
+            "max_reset_timeout",
+            "jitter",
+        ] {
+            assert!(
+                errors[0].contains(&format!("`{key}`")),
+                "{key}: {}",
+                errors[0]
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The duration strings of `timeout = "..."`, `interval = "..."` and `reset_timeout = "..."`.
+//! The duration strings of `timeout = "..."`, `window = "..."`, `slow_call = "..."` and the
+//! other duration keys.
 //!
 //! The grammar, exactly: one or more parts separated by one space, each part an unsigned
 //! integer immediately followed by a unit, `ns`, `us`, `ms`, `s`, `m` (minutes), `h` or `d`

@@ -16,7 +16,7 @@ use syn::{
     Type, TypeInfer,
 };
 
-use crate::valid::{Config, DurationSetting, Policy};
+use crate::valid::{Config, DurationSetting, Policy, WindowSetting};
 
 /// A span that points at `at` in error messages but resolves names and is linted like the
 /// rest of the expansion (so users' lints don't fire on generated code).
@@ -124,13 +124,45 @@ fn settings(config: &Config, private: &TokenStream) -> TokenStream {
         let n = Literal::u32_unsuffixed(n);
         out.extend(quote!(.max_requests(#n)));
     }
-    if let Some(d) = &config.interval {
-        let d = duration(d);
-        out.extend(quote!(.interval(#d)));
+    match &config.window {
+        None => {}
+        Some(WindowSetting::Fixed(d)) => {
+            let d = duration(d);
+            out.extend(quote!(.interval(#d)));
+        }
+        Some(WindowSetting::Rolling { length, buckets }) => {
+            let length = duration(length);
+            let buckets = Literal::u32_unsuffixed(*buckets);
+            out.extend(
+                quote!(.window(#private::Window::Rolling { length: #length, buckets: #buckets })),
+            );
+        }
+        Some(WindowSetting::Calls(calls)) => {
+            let calls = Literal::u32_unsuffixed(*calls);
+            out.extend(quote!(.window(#private::Window::Calls { calls: #calls })));
+        }
     }
     if let Some(d) = &config.reset_timeout {
         let d = duration(d);
         out.extend(quote!(.reset_timeout(#d)));
+    }
+    if let Some((factor, max)) = &config.backoff {
+        let factor = Literal::f64_unsuffixed(*factor);
+        let max = duration(max);
+        out.extend(quote!(.backoff(#factor, #max)));
+    }
+    if let Some(jitter) = config.jitter {
+        let variant = Ident::new(jitter.variant(), Span::call_site());
+        out.extend(quote!(.jitter(#private::Jitter::#variant)));
+    }
+    if let Some(d) = &config.slow_call {
+        let d = duration(d);
+        out.extend(quote!(.slow_call(#d)));
+    }
+    if let Some((ratio, min_requests)) = config.slow_call_ratio {
+        let ratio = Literal::f64_unsuffixed(ratio);
+        let min = Literal::u64_unsuffixed(min_requests);
+        out.extend(quote!(.slow_call_ratio(#ratio, #min)));
     }
     let policy = match &config.policy {
         None => None,
@@ -680,6 +712,105 @@ mod tests {
             panic!("the policy is not `TripPolicy::FailureRatio {{ .. }}`");
         };
         assert_eq!(segments(&policy.path).last().unwrap(), "FailureRatio");
+    }
+
+    /// The arguments of the builder call `.name(...)` in the expansion of `args`.
+    fn builder_args(args: TokenStream, name: &str) -> Vec<Expr> {
+        let out = expand(
+            args,
+            parse_quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        let found = found(&out);
+        let call = found
+            .method_calls
+            .iter()
+            .find(|call| call.method == name)
+            .unwrap_or_else(|| panic!("no `.{name}(...)` call"));
+        call.args.iter().cloned().collect()
+    }
+
+    fn duration_args(expr: &Expr) -> syn::punctuated::Punctuated<Expr, syn::Token![,]> {
+        let Expr::Call(call) = expr else {
+            panic!("not `Duration::new(..)`")
+        };
+        call.args.clone()
+    }
+
+    #[test]
+    fn windows_become_window_calls() {
+        let args = builder_args(quote!(window = "1m", buckets = 12), "window");
+        let Expr::Struct(window) = &args[0] else {
+            panic!("not `Window::Rolling {{ .. }}`");
+        };
+        assert_eq!(segments(&window.path)[2..], ["Window", "Rolling"]);
+        let fields: Vec<String> = window
+            .fields
+            .iter()
+            .map(|f| quote::ToTokens::to_token_stream(&f.member).to_string())
+            .collect();
+        assert_eq!(fields, ["length", "buckets"]);
+        assert_eq!(duration_args(&window.fields[0].expr), parse_quote!(60, 0));
+        let twelve: Expr = parse_quote!(12);
+        assert_eq!(window.fields[1].expr, twelve);
+
+        let args = builder_args(quote!(window = "1m"), "window");
+        let Expr::Struct(window) = &args[0] else {
+            unreachable!()
+        };
+        let ten: Expr = parse_quote!(10);
+        assert_eq!(window.fields[1].expr, ten, "10 buckets by default");
+
+        let args = builder_args(quote!(window_calls = 100), "window");
+        let Expr::Struct(window) = &args[0] else {
+            panic!("not `Window::Calls {{ .. }}`");
+        };
+        assert_eq!(segments(&window.path)[2..], ["Window", "Calls"]);
+        let hundred: Expr = parse_quote!(100);
+        assert_eq!(window.fields[0].expr, hundred);
+
+        let args = builder_args(quote!(interval = "1s"), "interval");
+        assert_eq!(duration_args(&args[0]), parse_quote!(1, 0));
+    }
+
+    #[test]
+    fn slow_calls_backoff_and_jitter_become_builder_calls() {
+        let keys = quote!(
+            timeout = "2s",
+            slow_call = "1500ms",
+            slow_call_ratio = 0.5,
+            failure_ratio = 0.25,
+            min_requests = 20,
+            backoff = 2,
+            max_reset_timeout = "10m",
+            jitter = "full"
+        );
+        let args = builder_args(keys.clone(), "slow_call");
+        assert_eq!(duration_args(&args[0]), parse_quote!(1, 500000000));
+        let args = builder_args(keys.clone(), "slow_call_ratio");
+        let expected: [Expr; 2] = [parse_quote!(0.5), parse_quote!(20)];
+        assert_eq!(args, expected, "min_requests goes to both ratios");
+        let args = builder_args(keys.clone(), "backoff");
+        let factor: Expr = parse_quote!(2.0);
+        assert_eq!(args[0], factor);
+        assert_eq!(duration_args(&args[1]), parse_quote!(600, 0));
+        let args = builder_args(keys, "jitter");
+        let Expr::Path(jitter) = &args[0] else {
+            panic!("not `Jitter::Full`");
+        };
+        assert_eq!(
+            segments(&jitter.path),
+            ["async_breaker", "__private", "Jitter", "Full"]
+        );
+        let args = builder_args(
+            quote!(slow_call = SLOW, max_reset_timeout = MAX, backoff = 1.5),
+            "slow_call",
+        );
+        let slow: Expr = parse_quote!(SLOW);
+        assert_eq!(args[0], slow, "an expression passes through");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The crate is organised by phase, one per file: this file drives them;
 //! `attr.rs` parses the `key = value` list, `duration.rs` reads duration strings,
-//! `valid.rs` checks values, settings and the function's shape, `expand.rs` generates the
+//! `valid.rs` checks values, settings and the function's shape (with `valid/timing.rs` for
+//! the window, slow-call and open-period keys), `expand.rs` generates the
 //! code; `errors.rs` collects every error of one expansion. The generated code calls into
 //! `async_breaker::__private`, which is not a stable API.
 
@@ -76,11 +77,19 @@ use crate::errors::{Errors, FUNCTION};
 /// | `name` | string | module path, `Self` type and function name | the breaker's name in errors, hooks and the registry; one explicit name shared by several functions is one breaker |
 /// | `timeout` | duration | none | deadline for each admitted call; past it the call is dropped, counts as a failure and returns `BreakerError::Timeout` |
 /// | `max_requests` | integer ≥ 1 | `1` | probe calls admitted while half-open, and consecutive successes that close the breaker |
-/// | `interval` | duration | none | while closed, clear the counts every `interval` |
-/// | `reset_timeout` | duration | `"60s"` | how long the breaker stays open before it admits a probe |
+/// | `interval` | duration | none | fixed window: while closed, clear the counts every `interval` |
+/// | `window` | duration | none | rolling window: the counts cover the last `window`, moving by one bucket at a time |
+/// | `buckets` | integer, 1 to 1024 | `10` | with `window` only: how many buckets it is split into (whole milliseconds each) |
+/// | `window_calls` | integer, 1 to 65536 | none | count window: the counts cover the last this many finished calls |
+/// | `reset_timeout` | duration | `"60s"` | how long the breaker stays open before it admits a probe (the first open period, with `backoff`) |
+/// | `backoff` | number ≥ 1.0 | none | each re-opening multiplies the open period by it, up to `max_reset_timeout` |
+/// | `max_reset_timeout` | duration ≥ `reset_timeout` | — | with `backoff` (and required by it): the longest open period |
+/// | `jitter` | `"none"`, `"full"` or `"equal"` | `"none"` | how the open period `d` is drawn: exactly `d`, from `[0, d)`, or from `[d/2, d)` |
 /// | `consecutive_failures` | integer ≥ 1 | `5` | trip policy: open after this many failures in a row |
 /// | `failure_ratio` | number in (0, 1] | — | trip policy: open when this share of the calls failed, once there were `min_requests` |
-/// | `min_requests` | integer ≥ 1 | `1` | with `failure_ratio` only |
+/// | `min_requests` | integer ≥ 1 | `1` | with `failure_ratio` or `slow_call_ratio` (both, when both are given): calls counted before a ratio applies |
+/// | `slow_call` | duration < `timeout` | none | a call that takes at least this long, or times out, is slow: counted, and a slow probe re-opens the breaker |
+/// | `slow_call_ratio` | number in (0, 1] | — | with `slow_call`: also open when this share of the calls were slow, once there were `min_requests` |
 /// | `trip` | path to `fn(&Counts) -> bool` | — | trip policy: your own |
 /// | `classify` | path to `fn(&Result<T, E>) -> Outcome` | `Ok` succeeds, `Err` fails | which results count as success, failure or neither |
 /// | `on_state_change` | path to `fn(&str, State, State)` | — | called after every state change with the name, the old and the new state |
@@ -92,7 +101,8 @@ use crate::errors::{Errors, FUNCTION};
 /// | `crate` | string path | `"::async_breaker"` | where `async-breaker` is, for crates that re-export it |
 ///
 /// At most one trip policy may be given; without one, the breaker opens after 5
-/// consecutive failures.
+/// consecutive failures. At most one window may be given (`interval`, `window` or
+/// `window_calls`); without one, the counts cover the whole closed period.
 ///
 /// **Durations** are string literals parsed at compile time, by this grammar exactly: one
 /// or more parts separated by one space, each part an integer immediately followed by a
@@ -105,8 +115,10 @@ use crate::errors::{Errors, FUNCTION};
 ///
 /// A duration can also be any expression of type `std::time::Duration`: a constant, a
 /// static's value, `Duration::from_millis(250)`, a function call. It is evaluated once, on
-/// the first call, when the breaker is made, and an invalid one (zero) makes every call
-/// return `BreakerError::Misconfigured`. Settings belong to the breaker, not to a call, so
+/// the first call, when the breaker is made, and an invalid one (zero, or a combination
+/// the builder refuses, such as a `slow_call` not below the `timeout`) makes every call
+/// return `BreakerError::Misconfigured`; the checks between settings that compare two
+/// durations are made at compile time when both are literals. Settings belong to the breaker, not to a call, so
 /// such an expression must not read the function's arguments, `self`, `Self` or its generic
 /// parameters (`timeout = Duration::from_millis(ms)`, `timeout = self.timeout`): that is a
 /// compile error on the expression, as is a `trip` or `on_state_change` path naming an
@@ -222,17 +234,57 @@ use crate::errors::{Errors, FUNCTION};
 /// # }
 /// ```
 ///
-/// ## `interval`
+/// ## Windows: `interval`, `window` and `buckets`, `window_calls`
 ///
-/// While closed, the counts start over every `interval`, so that failures spread over
-/// hours don't add up to a trip.
+/// What the counts of the closed breaker cover, so that failures spread over hours don't
+/// add up to a trip. One window per breaker; every state change starts the counts afresh
+/// whatever the window, and a half-open breaker counts its probes plainly.
+///
+/// - `interval = D` (fixed window): the counts start over every `D`.
+/// - `window = D` with `buckets = B` (rolling window, `B` 10 by default, at most 1024):
+///   the counts cover the last `D`, split into `B` buckets of `D / B` each, which must be a
+///   whole number of milliseconds; the oldest bucket leaves the window as a new one
+///   begins. A call belongs to the bucket current when it was admitted: its outcome is
+///   dropped if that bucket has left the window by the time the call finishes.
+/// - `window_calls = N` (count window, at most 65536): the counts cover the last `N` calls
+///   that finished, in the order they finished. Ignored outcomes (see `classify`) do not
+///   enter it.
+///
+/// With a rolling or count window, a ratio with `min_requests` is the usual trip policy:
+/// consecutive counts are never windowed, and a ratio over one call trips on the first
+/// failure.
 ///
 /// ```
-/// # use async_breaker::{BreakerError, circuit_breaker};
+/// use std::time::Duration;
+/// use async_breaker::{BreakerError, Window, circuit_breaker, registry};
+///
+/// // Open when half of the calls of the last minute failed, once there were 20.
+/// #[circuit_breaker(name = "search", window = "1m", buckets = 12, failure_ratio = 0.5, min_requests = 20)]
+/// async fn search(query: &str) -> Result<Vec<String>, BreakerError> {
+///     Ok(vec![query.to_owned()])
+/// }
+///
+/// // Open when 10 of the last 100 calls failed.
+/// #[circuit_breaker(name = "checkout", window_calls = 100, failure_ratio = 0.1, min_requests = 100)]
+/// async fn checkout(cart: u64) -> Result<u64, BreakerError> {
+///     Ok(cart)
+/// }
+///
+/// // Start over every minute.
 /// #[circuit_breaker(consecutive_failures = 10, interval = "1m")]
 /// async fn sync_orders() -> Result<(), BreakerError> {
 ///     Ok(())
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// search("lamp").await.unwrap();
+/// checkout(7).await.unwrap();
+/// let search = registry::get("search").unwrap().settings();
+/// assert_eq!(search.window, Window::Rolling { length: Duration::from_secs(60), buckets: 12 });
+/// let checkout = registry::get("checkout").unwrap().settings();
+/// assert_eq!(checkout.window, Window::Calls { calls: 100 });
+/// # }
 /// ```
 ///
 /// ## `consecutive_failures`
@@ -266,7 +318,7 @@ use crate::errors::{Errors, FUNCTION};
 /// ## `failure_ratio` and `min_requests`
 ///
 /// Opens when `failures / (requests - ignored) >= failure_ratio`, once the current counts
-/// hold at least `min_requests` calls.
+/// hold at least `min_requests` calls. `min_requests` also applies to `slow_call_ratio`.
 ///
 /// ```
 /// # use async_breaker::{BreakerError, circuit_breaker};
@@ -274,6 +326,86 @@ use crate::errors::{Errors, FUNCTION};
 /// async fn search(query: &str) -> Result<Vec<String>, BreakerError> {
 ///     Ok(vec![query.to_owned()])
 /// }
+/// ```
+///
+/// ## `slow_call` and `slow_call_ratio`
+///
+/// A call is slow when it takes at least `slow_call` from its admission to its outcome,
+/// success or failure alike; a call that reaches `timeout` is slow too, so `slow_call` must
+/// be below `timeout`. Slow calls are counted (`Counts::slow_calls`), and a slow probe
+/// re-opens a half-open breaker, like a failed one: a dependency that still answers slowly
+/// does not close it. With `slow_call_ratio`, slow calls also trip the closed breaker: it
+/// opens when `slow_calls / (requests - ignored) >= slow_call_ratio`, once the counts hold
+/// `min_requests` calls. That is checked in addition to the trip policy: either one opens
+/// the breaker.
+///
+/// ```
+/// use std::time::Duration;
+/// use async_breaker::{BreakerError, SlowCallRatio, circuit_breaker, registry};
+///
+/// // Open when half of the last minute's calls took a second or more, once there were 10;
+/// // or after 5 failures in a row, as by default.
+/// #[circuit_breaker(
+///     name = "recommendations",
+///     timeout = "2s",
+///     slow_call = "1s",
+///     slow_call_ratio = 0.5,
+///     min_requests = 10,
+///     window = "1m",
+/// )]
+/// async fn recommendations(user: u64) -> Result<Vec<u64>, BreakerError> {
+///     Ok(vec![user])
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// recommendations(7).await.unwrap();
+/// let settings = registry::get("recommendations").unwrap().settings();
+/// assert_eq!(settings.slow_call, Some(Duration::from_secs(1)));
+/// assert_eq!(settings.slow_call_ratio, Some(SlowCallRatio { ratio: 0.5, min_requests: 10 }));
+/// # }
+/// ```
+///
+/// ## `backoff`, `max_reset_timeout` and `jitter`
+///
+/// Without `backoff`, every open period lasts `reset_timeout`. With `backoff = F` the
+/// period grows while probes keep failing: open attempt `k` (a trip from closed is attempt
+/// 1, each re-opening from half-open adds one) lasts
+/// `min(reset_timeout · F^(k-1), max_reset_timeout)`, and closing starts over at attempt 1.
+/// `max_reset_timeout` is required with `backoff`.
+///
+/// `jitter` draws the actual open period from the one above, `d`, so that breakers (or
+/// replicas) that opened together do not all probe at once: `"full"` uniformly from
+/// `[0, d)`, `"equal"` from `[d/2, d)`, `"none"` (the default) exactly `d`. It applies with
+/// or without `backoff`. Each breaker draws from its own random sequence.
+///
+/// ```
+/// use std::time::Duration;
+/// use async_breaker::{Backoff, BreakerError, Jitter, circuit_breaker, registry};
+///
+/// // Open for 10s, then 20s, 40s, ... up to 5 minutes while probes fail; each period drawn
+/// // from its second half.
+/// #[circuit_breaker(
+///     name = "ledger",
+///     reset_timeout = "10s",
+///     backoff = 2.0,
+///     max_reset_timeout = "5m",
+///     jitter = "equal",
+/// )]
+/// async fn post_entry(amount: i64) -> Result<i64, BreakerError> {
+///     Ok(amount)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// post_entry(12).await.unwrap();
+/// let settings = registry::get("ledger").unwrap().settings();
+/// assert_eq!(
+///     settings.backoff,
+///     Some(Backoff { factor: 2.0, max_reset_timeout: Duration::from_secs(300) })
+/// );
+/// assert_eq!(settings.jitter, Jitter::Equal);
+/// # }
 /// ```
 ///
 /// ## `trip`
@@ -559,8 +691,12 @@ use crate::errors::{Errors, FUNCTION};
 /// is then emitted unchanged so that no unrelated errors follow: an unknown key (the
 /// message lists the valid ones), a duplicate key, a value of the wrong kind, a malformed
 /// or zero duration, `max_requests = 0`, `consecutive_failures = 0`, `min_requests = 0`, a
-/// ratio outside (0, 1], two trip policies, `min_requests` without `failure_ratio`, an
-/// empty name, a setting that reads the function's arguments or `self`, a function that
+/// ratio outside (0, 1], two trip policies, `min_requests` without a ratio, two windows
+/// (`interval`, `window`, `window_calls`), `buckets` without `window`, zero or too many
+/// `buckets` or `window_calls`, a `window` that does not split into whole milliseconds per
+/// bucket, `slow_call` not below `timeout`, `slow_call_ratio` without `slow_call`, a
+/// `backoff` below 1.0 or not finite, `backoff` or `max_reset_timeout` without the other,
+/// `max_reset_timeout` below `reset_timeout`, an unknown `jitter`, an empty name, a setting that reads the function's arguments or `self`, a function that
 /// is not `async`, a `const fn`, a missing return type, a method already rewritten by
 /// `#[async_trait]` (see [Limits](#limits)). The type checker then reports, on the return
 /// type, a return type that is not a `Result`; on the error type, an error type without

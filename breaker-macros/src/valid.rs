@@ -16,6 +16,11 @@ use crate::attr::{Arg, Args, DurationArg, Number};
 use crate::duration;
 use crate::errors::{Errors, FUNCTION};
 
+mod timing;
+
+pub(crate) use timing::{JitterSetting, WindowSetting};
+use timing::{backoff, jitter, slow_call, slow_call_ratio, window};
+
 /// A duration setting.
 pub(crate) enum DurationSetting {
     /// Parsed at compile time; never zero.
@@ -37,10 +42,17 @@ pub(crate) struct Config {
     pub(crate) krate: Path,
     pub(crate) name: Option<LitStr>,
     pub(crate) timeout: Option<DurationSetting>,
-    pub(crate) interval: Option<DurationSetting>,
+    pub(crate) window: Option<WindowSetting>,
     pub(crate) reset_timeout: Option<DurationSetting>,
     pub(crate) max_requests: Option<u32>,
     pub(crate) policy: Option<Policy>,
+    /// `slow_call`: calls that take at least this long are slow.
+    pub(crate) slow_call: Option<DurationSetting>,
+    /// `slow_call_ratio` and the `min_requests` it shares with `failure_ratio`.
+    pub(crate) slow_call_ratio: Option<(f64, u64)>,
+    /// `backoff` and `max_reset_timeout`.
+    pub(crate) backoff: Option<(f64, DurationSetting)>,
+    pub(crate) jitter: Option<JitterSetting>,
     pub(crate) classify: Option<Path>,
     pub(crate) on_state_change: Option<Path>,
     pub(crate) fallback: Option<Path>,
@@ -57,11 +69,12 @@ pub(crate) struct Config {
 /// Checks the arguments, and, when the function could be parsed, that no setting reads its
 /// arguments, `self` or generic parameters. Every problem is pushed to `errors`; the
 /// returned config is only meaningful when none was.
-pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> Config {
+pub(crate) fn config(mut args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> Config {
     if let Some(func) = func {
         per_breaker(&args, &func.sig, errors);
     }
-    let policy = policy(&args, errors);
+    let min_requests = min_requests(&args, errors);
+    let policy = policy(&args, min_requests, errors);
     if let Some(arg) = &args.name
         && arg.value.value().is_empty()
     {
@@ -85,19 +98,30 @@ pub(crate) fn config(args: Args, func: Option<&ItemFn>, errors: &mut Errors) -> 
         );
     }
     let (fallback_on_error, fallback_reason) = fallback_mode(&args, func, errors);
+    let slow_call_ratio = slow_call_ratio(&args, min_requests, errors);
+    let jitter = jitter(&args, errors);
+    let window = window(&mut args, errors);
+    let timeout = args
+        .timeout
+        .take()
+        .and_then(|arg| duration("timeout", arg, errors));
+    let reset_timeout = args
+        .reset_timeout
+        .take()
+        .and_then(|arg| duration("reset_timeout", arg, errors));
+    let slow_call = slow_call(&mut args, timeout.as_ref(), errors);
+    let backoff = backoff(&mut args, reset_timeout.as_ref(), errors);
     let name = args.name.map(|arg| arg.value);
     Config {
         krate: args.krate.map_or_else(default_crate_path, |arg| arg.value),
         name,
-        timeout: args
-            .timeout
-            .and_then(|arg| duration("timeout", arg, errors)),
-        interval: args
-            .interval
-            .and_then(|arg| duration("interval", arg, errors)),
-        reset_timeout: args
-            .reset_timeout
-            .and_then(|arg| duration("reset_timeout", arg, errors)),
+        timeout,
+        window,
+        reset_timeout,
+        slow_call,
+        slow_call_ratio,
+        backoff,
+        jitter,
         max_requests: args.max_requests.and_then(|arg| {
             at_least_one::<u32>(
                 &arg,
@@ -224,7 +248,7 @@ impl PolicyKey {
     }
 }
 
-fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
+fn policy(args: &Args, min_requests: Option<u64>, errors: &mut Errors) -> Option<Policy> {
     // At most one of the three; later ones are reported against the first.
     let mut given: Vec<(usize, Span, PolicyKey)> = Vec::new();
     if let Some(arg) = &args.consecutive_failures {
@@ -254,17 +278,6 @@ fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
             );
         }
     }
-    if let (Some(min), None) = (&args.min_requests, &args.failure_ratio) {
-        errors.push(
-            min.position,
-            syn::Error::new(
-                min.key,
-                "`min_requests` belongs to the failure-ratio policy: add `failure_ratio = 0.5` \
-                 (or the ratio you want), or remove `min_requests`",
-            ),
-        );
-    }
-
     let consecutive = args.consecutive_failures.as_ref().and_then(|arg| {
         at_least_one::<u32>(
             arg,
@@ -272,19 +285,10 @@ fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
             "consecutive_failures must be at least 1: with 0 the breaker could never stay closed",
         )
     });
-    let min_requests = match &args.min_requests {
-        Some(arg) => at_least_one::<u64>(
-            arg,
-            errors,
-            "min_requests must be at least 1: it is how many calls a generation needs before \
-             the failure ratio counts",
-        ),
-        None => Some(1),
-    };
     let ratio = args
         .failure_ratio
         .as_ref()
-        .and_then(|arg| ratio(arg, errors));
+        .and_then(|arg| ratio("failure_ratio", "failed", arg, errors));
 
     let (_, _, first) = given.first()?;
     match first {
@@ -300,7 +304,32 @@ fn policy(args: &Args, errors: &mut Errors) -> Option<Policy> {
     }
 }
 
-fn ratio(arg: &Arg<Number>, errors: &mut Errors) -> Option<f64> {
+/// `min_requests`, which belongs to a ratio (`failure_ratio`, `slow_call_ratio` or both,
+/// which share it): `Some(1)` when absent, `None` when invalid (reported).
+fn min_requests(args: &Args, errors: &mut Errors) -> Option<u64> {
+    let Some(arg) = &args.min_requests else {
+        return Some(1);
+    };
+    if args.failure_ratio.is_none() && args.slow_call_ratio.is_none() {
+        errors.push(
+            arg.position,
+            syn::Error::new(
+                arg.key,
+                "`min_requests` belongs to a ratio: add `failure_ratio = 0.5` or \
+                 `slow_call_ratio = 0.5` (or the ratio you want), or remove `min_requests`",
+            ),
+        );
+    }
+    at_least_one::<u64>(
+        arg,
+        errors,
+        "min_requests must be at least 1: it is how many calls the counts need before \
+         a ratio (`failure_ratio`, `slow_call_ratio`) counts",
+    )
+}
+
+/// A ratio in (0, 1]: the share of `what` calls that trips the breaker.
+fn ratio(key: &str, what: &str, arg: &Arg<Number>, errors: &mut Errors) -> Option<f64> {
     let Number { value, span } = arg.value;
     if value > 0.0 && value <= 1.0 {
         Some(value)
@@ -310,8 +339,8 @@ fn ratio(arg: &Arg<Number>, errors: &mut Errors) -> Option<f64> {
             syn::Error::new(
                 span,
                 format!(
-                    "failure_ratio must be in (0, 1], got {value:?}: it is the share of \
-                     failed calls that trips the breaker, e.g. `failure_ratio = 0.5` for half"
+                    "{key} must be in (0, 1], got {value:?}: it is the share of {what} \
+                     calls that trips the breaker, e.g. `{key} = 0.5` for half"
                 ),
             ),
         );
@@ -481,7 +510,10 @@ fn per_breaker(args: &Args, sig: &Signature, errors: &mut Errors) {
     let durations = [
         ("timeout", &args.timeout),
         ("interval", &args.interval),
+        ("window", &args.window),
         ("reset_timeout", &args.reset_timeout),
+        ("max_reset_timeout", &args.max_reset_timeout),
+        ("slow_call", &args.slow_call),
     ];
     let mut found = Vec::new();
     for (key, arg) in durations {
@@ -634,14 +666,14 @@ mod tests {
     use proc_macro2::TokenStream;
     use quote::quote;
 
-    fn checked(args: TokenStream) -> (Config, Vec<String>) {
+    pub(super) fn checked(args: TokenStream) -> (Config, Vec<String>) {
         let mut errors = Errors::default();
         let parsed = attr::parse(args, &mut errors);
         let config = config(parsed, None, &mut errors);
         (config, errors.messages())
     }
 
-    fn errors_of(args: TokenStream) -> Vec<String> {
+    pub(super) fn errors_of(args: TokenStream) -> Vec<String> {
         checked(args).1
     }
 
@@ -658,7 +690,10 @@ mod tests {
             _ => panic!("not a fixed duration"),
         };
         assert_eq!(fixed(config.timeout), Duration::from_millis(250));
-        assert_eq!(fixed(config.interval), Duration::from_secs(90));
+        let Some(WindowSetting::Fixed(interval)) = config.window else {
+            panic!("not a fixed window");
+        };
+        assert_eq!(fixed(Some(interval)), Duration::from_secs(90));
         assert_eq!(fixed(config.reset_timeout), Duration::from_secs(2));
     }
 
@@ -720,16 +755,49 @@ mod tests {
     }
 
     #[test]
-    fn min_requests_needs_failure_ratio() {
+    fn min_requests_needs_a_ratio() {
         let errors = errors_of(quote!(min_requests = 10));
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].starts_with("`min_requests` belongs to the failure-ratio policy"));
+        assert!(errors[0].starts_with("`min_requests` belongs to a ratio"));
         let (config, errors) = checked(quote!(min_requests = 10, failure_ratio = 0.25));
         assert!(errors.is_empty());
         assert!(matches!(
             config.policy,
             Some(Policy::FailureRatio { min_requests: 10, ratio }) if (ratio - 0.25).abs() < 1e-12
         ));
+    }
+
+    #[test]
+    fn min_requests_applies_to_both_ratios() {
+        let (config, errors) = checked(quote!(
+            slow_call = "1s",
+            slow_call_ratio = 0.25,
+            min_requests = 20
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(config.policy.is_none(), "no failure policy is implied");
+        assert_eq!(config.slow_call_ratio, Some((0.25, 20)));
+        let (config, errors) = checked(quote!(
+            failure_ratio = 0.5,
+            slow_call = "1s",
+            slow_call_ratio = 1,
+            min_requests = 4
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(matches!(
+            config.policy,
+            Some(Policy::FailureRatio {
+                min_requests: 4,
+                ..
+            })
+        ));
+        assert_eq!(config.slow_call_ratio, Some((1.0, 4)));
+        let (config, _) = checked(quote!(slow_call = "1s", slow_call_ratio = 0.5));
+        assert_eq!(
+            config.slow_call_ratio,
+            Some((0.5, 1)),
+            "min_requests 1 by default"
+        );
     }
 
     #[test]
@@ -808,6 +876,24 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:#?}");
         assert!(errors[0].starts_with("`interval` cannot depend on `self`"));
         assert!(errors[1].starts_with("`reset_timeout` cannot depend on `Self`"));
+
+        let errors = per_call_errors(
+            quote!(
+                window = Duration::from_secs(s),
+                slow_call = self.slow,
+                backoff = 2.0,
+                max_reset_timeout = T::MAX
+            ),
+            quote!(
+                async fn f<T>(&self, s: u64) -> Result<(), E> {}
+            ),
+        );
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(errors[0].starts_with("`window` cannot depend on the argument `s`"));
+        assert!(errors[1].starts_with("`slow_call` cannot depend on `self`"));
+        assert!(
+            errors[2].starts_with("`max_reset_timeout` cannot depend on the generic parameter `T`")
+        );
 
         let errors = per_call_errors(
             quote!(

@@ -15,6 +15,15 @@
 //! [breakers."my_app::client::fetch_price"]   # a default attribute name
 //! failure_ratio = 0.5
 //! min_requests = 20
+//! window = "1m"               # the last minute, in 10 buckets
+//!
+//! [breakers."ledger"]
+//! slow_call = "1s"
+//! slow_call_ratio = 0.5
+//! min_requests = 10
+//! backoff = 2.0
+//! max_reset_timeout = "10m"
+//! jitter = "equal"
 //! ```
 //!
 //! ```
@@ -42,13 +51,30 @@
 //!
 //! # Keys
 //!
-//! `timeout`, `interval` and `reset_timeout` are durations written as strings in the
-//! human form: `"2s"`, `"250ms"`, `"1m 30s"`, `"1h"` (units `ns`, `us`, `ms`, `s`, `m`,
-//! `h`, `d` and their long forms; whole numbers only; more than zero). `max_requests`
-//! and `consecutive_failures` are integers of at least 1; `failure_ratio` is a number in
-//! (0, 1] and goes with `min_requests` (at least 1): both are given together, and replace
-//! the trip policy. `consecutive_failures` replaces it too, so one table sets one or the
-//! other. An unknown key is an error that suggests the closest known one.
+//! The attribute's keys, with the same meaning. `timeout`, `interval`, `window`,
+//! `reset_timeout`, `max_reset_timeout` and `slow_call` are durations written as strings in
+//! the human form: `"2s"`, `"250ms"`, `"1m 30s"`, `"1h"` (units `ns`, `us`, `ms`, `s`, `m`,
+//! `h`, `d` and their long forms; whole numbers only; more than zero). `max_requests`,
+//! `consecutive_failures`, `buckets` and `window_calls` are integers of at least 1;
+//! `failure_ratio` and `slow_call_ratio` are numbers in (0, 1], `backoff` a number of at
+//! least 1; `jitter` is `"none"`, `"full"` or `"equal"`.
+//!
+//! Some keys make one setting together, so a table gives them together, and a table or
+//! variable higher up replaces the setting whole:
+//!
+//! - the trip policy: `consecutive_failures`, or `failure_ratio` with `min_requests`;
+//! - the window: `interval`, or `window` (with `buckets`, 10 when absent), or
+//!   `window_calls`; `buckets` goes with `window`;
+//! - the slow-call ratio: `slow_call_ratio` with `min_requests` (one `min_requests` serves
+//!   both ratios of a table);
+//! - the backoff: `backoff` with `max_reset_timeout`.
+//!
+//! `slow_call`, `reset_timeout` and `timeout` stand alone. A table's settings are checked
+//! as the builder checks them ([`Settings::validate`](crate::Settings::validate)) as far as
+//! the table alone decides: `slow_call` below a `timeout` of the same table, a window that
+//! splits into whole milliseconds per bucket. What depends on the layers underneath (a
+//! `slow_call` from the file beside a `timeout` from the code) is checked when the breaker
+//! is built. An unknown key is an error that suggests the closest known one.
 //!
 //! # Environment
 //!
@@ -91,17 +117,25 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::settings::Given;
-use crate::{Name, Settings, TripPolicy};
+use crate::{Backoff, BuildError, Jitter, Name, Settings, SlowCallRatio, TripPolicy, Window};
 
 /// The keys a table or a variable may set, in the order errors list them.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 15] = [
     "timeout",
     "max_requests",
     "interval",
+    "window",
+    "buckets",
+    "window_calls",
     "reset_timeout",
+    "backoff",
+    "max_reset_timeout",
+    "jitter",
     "consecutive_failures",
     "failure_ratio",
     "min_requests",
+    "slow_call",
+    "slow_call_ratio",
 ];
 
 /// Settings of which any may be absent: one table of a configuration file, the variables
@@ -109,17 +143,21 @@ pub const KEYS: [&str; 7] = [
 /// underneath (see the [module](self) for the order).
 ///
 /// Deserializes (with serde) from a map of the [`KEYS`], durations as strings like `"2s"`;
-/// an unknown key is an error.
+/// an unknown key is an error. Keys that make one setting together are given together and
+/// kept together here: `window` and `buckets` as [`window`](Self::window),
+/// `slow_call_ratio` and `min_requests` as [`slow_call_ratio`](Self::slow_call_ratio),
+/// `backoff` and `max_reset_timeout` as [`backoff`](Self::backoff).
 ///
 /// ```
 /// use std::time::Duration;
 /// use breaker_runtime::config::PartialSettings;
-/// use breaker_runtime::Settings;
+/// use breaker_runtime::{Settings, Window};
 ///
-/// let p: PartialSettings = "timeout = \"1m 30s\"\nmax_requests = 3".parse()?;
+/// let p: PartialSettings = "timeout = \"1m 30s\"\nmax_requests = 3\nwindow = \"1m\"".parse()?;
 /// let s = p.apply(Settings::default());
 /// assert_eq!(s.timeout, Some(Duration::from_secs(90)));
 /// assert_eq!(s.max_requests, 3);
+/// assert_eq!(s.window, Window::rolling(Duration::from_secs(60)));
 /// # Ok::<(), breaker_runtime::config::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -129,8 +167,12 @@ pub struct PartialSettings {
     pub timeout: Option<Duration>,
     /// Half-open probe budget.
     pub max_requests: Option<u32>,
-    /// Clear the counts of a closed breaker this often.
+    /// Clear the counts of a closed breaker this often (a fixed window; replaces the
+    /// window, and excludes [`window`](Self::window)).
     pub interval: Option<Duration>,
+    /// A rolling window (keys `window` and `buckets`) or a count window (key
+    /// `window_calls`); replaces the window, and excludes [`interval`](Self::interval).
+    pub window: Option<Window>,
     /// How long an open breaker waits before a probe.
     pub reset_timeout: Option<Duration>,
     /// Trip after this many failures in a row (replaces the trip policy).
@@ -139,6 +181,15 @@ pub struct PartialSettings {
     pub failure_ratio: Option<f64>,
     /// The requests counted before `failure_ratio` may trip.
     pub min_requests: Option<u64>,
+    /// Calls that take at least this long are slow.
+    pub slow_call: Option<Duration>,
+    /// Trip when this share of the calls were slow (keys `slow_call_ratio` and
+    /// `min_requests`).
+    pub slow_call_ratio: Option<SlowCallRatio>,
+    /// Grow the open period while probes fail (keys `backoff` and `max_reset_timeout`).
+    pub backoff: Option<Backoff>,
+    /// How the open period is drawn.
+    pub jitter: Option<Jitter>,
 }
 
 impl PartialSettings {
@@ -153,19 +204,30 @@ impl PartialSettings {
         self.consecutive_failures.is_some() || self.failure_ratio.is_some()
     }
 
+    /// Whether the window is given.
+    fn has_window(&self) -> bool {
+        self.interval.is_some() || self.window.is_some()
+    }
+
     /// `self` over `under`: each setting of `self` if given, else `under`'s. The trip
-    /// policy counts as one setting.
+    /// policy counts as one setting, and so does the window.
     #[must_use]
     pub fn over(&self, under: &PartialSettings) -> PartialSettings {
         let policy = if self.has_policy() { self } else { under };
+        let window = if self.has_window() { self } else { under };
         PartialSettings {
             timeout: self.timeout.or(under.timeout),
             max_requests: self.max_requests.or(under.max_requests),
-            interval: self.interval.or(under.interval),
+            interval: window.interval,
+            window: window.window,
             reset_timeout: self.reset_timeout.or(under.reset_timeout),
             consecutive_failures: policy.consecutive_failures,
             failure_ratio: policy.failure_ratio,
             min_requests: policy.min_requests,
+            slow_call: self.slow_call.or(under.slow_call),
+            slow_call_ratio: self.slow_call_ratio.or(under.slow_call_ratio),
+            backoff: self.backoff.or(under.backoff),
+            jitter: self.jitter.or(under.jitter),
         }
     }
 
@@ -183,8 +245,12 @@ impl PartialSettings {
         if let Some(n) = self.max_requests.filter(|_| !keep.has(Given::MAX_REQUESTS)) {
             settings.max_requests = n;
         }
-        if let Some(i) = self.interval.filter(|_| !keep.has(Given::WINDOW)) {
-            settings.window = crate::Window::Fixed { interval: Some(i) };
+        if !keep.has(Given::WINDOW) {
+            if let Some(i) = self.interval {
+                settings.window = Window::Fixed { interval: Some(i) };
+            } else if let Some(w) = self.window {
+                settings.window = w;
+            }
         }
         if let Some(r) = self
             .reset_timeout
@@ -204,18 +270,62 @@ impl PartialSettings {
                 };
             }
         }
+        if let Some(d) = self.slow_call.filter(|_| !keep.has(Given::SLOW_CALL)) {
+            settings.slow_call = Some(d);
+        }
+        if let Some(r) = self
+            .slow_call_ratio
+            .filter(|_| !keep.has(Given::SLOW_CALL_RATIO))
+        {
+            settings.slow_call_ratio = Some(r);
+        }
+        if let Some(b) = self.backoff.filter(|_| !keep.has(Given::BACKOFF)) {
+            settings.backoff = Some(b);
+        }
+        if let Some(j) = self.jitter.filter(|_| !keep.has(Given::JITTER)) {
+            settings.jitter = j;
+        }
         settings
     }
 
+    /// A table of settings, from a map of keys to values (file or JSON).
+    fn from_table(table: &toml::Table) -> Result<PartialSettings, (String, Problem)> {
+        let mut keys = Keys::default();
+        for (key, value) in table {
+            keys.set(key, Value::Toml(value))
+                .map_err(|p| (key.clone(), p))?;
+        }
+        keys.finish()
+            .map_err(|(key, msg)| (key.to_string(), Problem::Value(msg)))
+    }
+}
+
+/// The keys of one table, or of one breaker's variables, as given: checked one by one as
+/// they are set, then together, and combined into [`PartialSettings`] by
+/// [`finish`](Keys::finish).
+#[derive(Clone, Copy, Default)]
+struct Keys {
+    /// The keys that are settings on their own.
+    partial: PartialSettings,
+    window: Option<Duration>,
+    buckets: Option<u32>,
+    window_calls: Option<u32>,
+    slow_call_ratio: Option<f64>,
+    backoff: Option<f64>,
+    max_reset_timeout: Option<Duration>,
+}
+
+impl Keys {
     /// Sets `key` from `value`; the message says what is wrong.
     fn set(&mut self, key: &str, value: Value<'_>) -> Result<(), Problem> {
+        let p = &mut self.partial;
         match key {
-            "timeout" => self.timeout = Some(value.duration()?),
-            "interval" => self.interval = Some(value.duration()?),
-            "reset_timeout" => self.reset_timeout = Some(value.duration()?),
-            "max_requests" => self.max_requests = Some(value.count_u32()?),
-            "consecutive_failures" => self.consecutive_failures = Some(value.count_u32()?),
-            "min_requests" => self.min_requests = Some(value.count_u64()?),
+            "timeout" => p.timeout = Some(value.duration()?),
+            "interval" => p.interval = Some(value.duration()?),
+            "reset_timeout" => p.reset_timeout = Some(value.duration()?),
+            "max_requests" => p.max_requests = Some(value.count_u32()?),
+            "consecutive_failures" => p.consecutive_failures = Some(value.count_u32()?),
+            "min_requests" => p.min_requests = Some(value.count_u64()?),
             "failure_ratio" => {
                 let ratio = value.number()?;
                 if !(ratio > 0.0 && ratio <= 1.0) {
@@ -223,47 +333,152 @@ impl PartialSettings {
                         "must be a number in (0, 1], got {ratio}"
                     )));
                 }
-                self.failure_ratio = Some(ratio);
+                p.failure_ratio = Some(ratio);
             }
+            "slow_call" => p.slow_call = Some(value.duration()?),
+            "jitter" => p.jitter = Some(value.jitter()?),
+            "window" => self.window = Some(value.duration()?),
+            "buckets" => self.buckets = Some(value.count_u32()?),
+            "window_calls" => self.window_calls = Some(value.count_u32()?),
+            "slow_call_ratio" => self.slow_call_ratio = Some(value.number()?),
+            "backoff" => self.backoff = Some(value.number()?),
+            "max_reset_timeout" => self.max_reset_timeout = Some(value.duration()?),
             _ => return Err(Problem::UnknownKey(suggest(key, &KEYS))),
         }
         Ok(())
     }
 
-    /// The checks that need the whole table: the trip policy is set one way.
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.consecutive_failures.is_some() && self.failure_ratio.is_some() {
+    /// The checks that need the whole table, and the settings it makes: the trip policy
+    /// and the window are each set one way, keys that go together are given together, and
+    /// the settings the table gives are valid as far as they can be judged without the
+    /// layers underneath ([`Settings::validate`]).
+    fn finish(self) -> Result<PartialSettings, (&'static str, String)> {
+        let mut p = self.partial;
+        if p.consecutive_failures.is_some() && p.failure_ratio.is_some() {
             return Err((
                 "consecutive_failures",
                 "sets the trip policy, as failure_ratio does: give one or the other".into(),
             ));
         }
-        match (self.failure_ratio, self.min_requests) {
-            (Some(_), None) => Err((
-                "failure_ratio",
-                "needs min_requests beside it (the requests counted before the ratio may trip)"
+        let windows = [
+            ("interval", p.interval.is_some()),
+            ("window", self.window.is_some()),
+            ("window_calls", self.window_calls.is_some()),
+        ];
+        let mut given = windows
+            .iter()
+            .filter(|(_, given)| *given)
+            .map(|(key, _)| *key);
+        if let (Some(first), Some(second)) = (given.next(), given.next()) {
+            return Err((
+                second,
+                format!(
+                    "sets the window, as {first} does: give one of interval (fixed), window \
+                     with buckets (rolling) or window_calls (count)"
+                ),
+            ));
+        }
+        if self.buckets.is_some() && self.window.is_none() {
+            return Err((
+                "buckets",
+                "goes with window (the rolling window it splits): give window beside it, \
+                 or remove buckets"
                     .into(),
-            )),
-            (None, Some(_)) => Err((
-                "min_requests",
-                "goes with failure_ratio: give both, or neither".into(),
-            )),
-            _ => Ok(()),
+            ));
         }
+        if self.backoff.is_some() != self.max_reset_timeout.is_some() {
+            return Err(if self.backoff.is_some() {
+                (
+                    "backoff",
+                    "needs max_reset_timeout beside it (the longest the open period grows to)"
+                        .into(),
+                )
+            } else {
+                (
+                    "max_reset_timeout",
+                    "goes with backoff: give both, or neither".into(),
+                )
+            });
+        }
+        let ratios = p.failure_ratio.is_some() || self.slow_call_ratio.is_some();
+        match (ratios, p.min_requests) {
+            (true, None) => {
+                let key = if p.failure_ratio.is_some() {
+                    "failure_ratio"
+                } else {
+                    "slow_call_ratio"
+                };
+                return Err((
+                    key,
+                    "needs min_requests beside it (the requests counted before the ratio may \
+                     trip)"
+                        .into(),
+                ));
+            }
+            (false, Some(_)) => {
+                return Err((
+                    "min_requests",
+                    "goes with failure_ratio or slow_call_ratio: give both, or neither".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(length) = self.window {
+            p.window = Some(Window::Rolling {
+                length,
+                buckets: self.buckets.unwrap_or(Window::DEFAULT_BUCKETS),
+            });
+        } else if let Some(calls) = self.window_calls {
+            p.window = Some(Window::Calls { calls });
+        }
+        p.slow_call_ratio = self.slow_call_ratio.map(|ratio| SlowCallRatio {
+            ratio,
+            min_requests: p.min_requests.unwrap_or(1),
+        });
+        if p.failure_ratio.is_none() {
+            // Only the slow-call ratio's.
+            p.min_requests = None;
+        }
+        p.backoff = self
+            .backoff
+            .zip(self.max_reset_timeout)
+            .map(|(factor, max)| Backoff {
+                factor,
+                max_reset_timeout: max,
+            });
+        // What the table gives, over settings that leave every check between two settings
+        // the table does not both give to the layers underneath.
+        let alone = Settings {
+            reset_timeout: p.reset_timeout.unwrap_or(Duration::from_nanos(1)),
+            slow_call: p.slow_call.or(Some(Duration::from_nanos(1))),
+            ..Settings::default()
+        };
+        p.apply(alone)
+            .validate()
+            .map_err(|e| (key_of(&e, self.buckets.is_some()), e.to_string()))?;
+        Ok(p)
     }
+}
 
-    /// A table of settings, from a map of keys to values (file or JSON).
-    fn from_table(table: &toml::Table) -> Result<PartialSettings, (String, Problem)> {
-        let mut partial = PartialSettings::default();
-        for (key, value) in table {
-            partial
-                .set(key, Value::Toml(value))
-                .map_err(|p| (key.clone(), p))?;
-        }
-        partial
-            .check()
-            .map_err(|(key, msg)| (key.to_string(), Problem::Value(msg)))?;
-        Ok(partial)
+/// The key a [`BuildError`] of a table's settings is about.
+fn key_of(error: &BuildError, buckets_given: bool) -> &'static str {
+    match error {
+        BuildError::ZeroBuckets | BuildError::TooManyBuckets { .. } if buckets_given => "buckets",
+        BuildError::ZeroBuckets
+        | BuildError::TooManyBuckets { .. }
+        | BuildError::WindowNotDivisible { .. } => "window",
+        BuildError::ZeroWindowCalls | BuildError::TooManyWindowCalls { .. } => "window_calls",
+        BuildError::SlowCallNotBelowTimeout { .. } => "slow_call",
+        BuildError::SlowCallRatioOutOfRange { .. } => "slow_call_ratio",
+        BuildError::BackoffOutOfRange { .. } => "backoff",
+        BuildError::MaxResetBelowReset { .. } => "max_reset_timeout",
+        BuildError::FailureRatioOutOfRange { .. } => "failure_ratio",
+        BuildError::ZeroMinRequests => "min_requests",
+        BuildError::ZeroMaxRequests => "max_requests",
+        BuildError::ZeroConsecutiveFailures => "consecutive_failures",
+        BuildError::ZeroDuration { setting } => setting,
+        BuildError::UnknownJitter { .. } => "jitter",
+        _ => "settings",
     }
 }
 
@@ -389,6 +604,21 @@ impl Value<'_> {
                 shown(other)
             ))),
         }
+    }
+
+    fn jitter(self) -> Result<Jitter, Problem> {
+        let text: &str = match self {
+            Value::Toml(toml::Value::String(s)) => s,
+            Value::Text(s) => s.trim(),
+            Value::Toml(other) => {
+                return Err(Problem::Value(format!(
+                    "must be a string, \"none\", \"full\" or \"equal\", got {}",
+                    shown(other)
+                )));
+            }
+        };
+        text.parse::<Jitter>()
+            .map_err(|e| Problem::Value(e.to_string()))
     }
 
     fn shown(self) -> String {
@@ -674,7 +904,8 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let mut env: BTreeMap<String, (PartialSettings, String)> = BTreeMap::new();
+    // By name: the keys given, and the variable that gave each.
+    let mut given: BTreeMap<String, (Keys, BTreeMap<&'static str, String>)> = BTreeMap::new();
     for (var, value) in vars {
         let (var, value) = (var.as_ref(), value.as_ref());
         let Some(rest) = var.strip_prefix(PREFIX) else {
@@ -697,21 +928,25 @@ where
                 format!("not a known setting: write {PREFIX}<NAME>_<KEY>; {hint}"),
             ));
         };
-        let entry = env
-            .entry(name.to_string())
-            .or_insert_with(|| (PartialSettings::default(), var.to_string()));
+        let entry = given.entry(name.to_string()).or_default();
         entry
             .0
             .set(key, Value::Text(value))
             .map_err(|p| error(Some(name), Some(key), p.to_string()))?;
+        entry.1.insert(key, var.to_string());
     }
-    for (name, (partial, var)) in &env {
-        partial.check().map_err(|(key, problem)| ConfigError {
-            origin: format!("environment variable {var}"),
+    let mut env: BTreeMap<String, (PartialSettings, String)> = BTreeMap::new();
+    for (name, (keys, vars)) in given {
+        // The variable of the key a problem is about (every key given has one).
+        let var_of = |key: &str| vars.get(key).or(vars.values().next()).cloned();
+        let partial = keys.finish().map_err(|(key, problem)| ConfigError {
+            origin: format!("environment variable {}", var_of(key).unwrap_or_default()),
             breaker: Some(name.clone()),
             key: Some(key.to_string()),
             problem,
         })?;
+        let var = vars.values().next().cloned().unwrap_or_default();
+        env.insert(name, (partial, var));
     }
     let names = env.keys().cloned().collect();
     let already_built = commit(|store| {
@@ -745,13 +980,14 @@ fn split_var(rest: &str) -> Option<(&str, &'static str)> {
     })
 }
 
-/// For a variable whose key is unknown: the name and the closest key, trying the last one
-/// and the last two `_`-separated words as the key.
+/// For a variable whose key is unknown: the name and the closest key, trying the last one,
+/// two and three `_`-separated words (as many as the longest key has) as the key; of two
+/// keys equally close, the longer.
 fn close_var_key(rest: &str) -> Option<(String, String)> {
     let upper: Vec<String> = KEYS.iter().map(|k| k.to_ascii_uppercase()).collect();
     let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
     let mut best: Option<(usize, String, String)> = None;
-    for words in 1..=2 {
+    for words in 1..=3 {
         let mut cut = Some(rest.len());
         for _ in 0..words {
             cut = cut.and_then(|c| rest[..c].rfind('_'));
@@ -763,7 +999,7 @@ fn close_var_key(rest: &str) -> Option<(String, String)> {
         }
         for key in &upper {
             let d = edit_distance(tail, key);
-            if d <= 2 && best.as_ref().is_none_or(|(b, ..)| d < *b) {
+            if d <= 2 && best.as_ref().is_none_or(|(b, ..)| d <= *b) {
                 best = Some((d, name.to_string(), (*key).to_string()));
             }
         }
@@ -956,6 +1192,127 @@ mod tests {
             close_var_key("PRICING_MAX_REQUEST"),
             Some(("PRICING".into(), "MAX_REQUESTS".into()))
         );
+    }
+
+    #[test]
+    fn the_longest_new_keys_split_first() {
+        assert_eq!(
+            split_var("X_SLOW_CALL_RATIO"),
+            Some(("X", "slow_call_ratio"))
+        );
+        assert_eq!(split_var("X_SLOW_CALL"), Some(("X", "slow_call")));
+        assert_eq!(split_var("X_WINDOW_CALLS"), Some(("X", "window_calls")));
+        assert_eq!(split_var("X_WINDOW"), Some(("X", "window")));
+        assert_eq!(
+            split_var("X_MAX_RESET_TIMEOUT"),
+            Some(("X", "max_reset_timeout"))
+        );
+        assert_eq!(
+            close_var_key("PRICING_MAX_RESET_TIMEOT"),
+            Some(("PRICING".into(), "MAX_RESET_TIMEOUT".into()))
+        );
+        assert_eq!(
+            close_var_key("PRICING_JITER"),
+            Some(("PRICING".into(), "JITTER".into()))
+        );
+    }
+
+    /// A store with `[defaults]` of `defaults`, for layering tests that leave the
+    /// process's configuration alone.
+    fn store_with_defaults(defaults: &str) -> Store {
+        Store {
+            defaults: defaults.parse().unwrap(),
+            ..Store::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_only_the_new_settings_the_code_left_unset() {
+        let store = store_with_defaults(
+            "window = \"1m\"\nslow_call = \"1s\"\nslow_call_ratio = 0.5\nmin_requests = 7\n\
+             backoff = 2.0\nmax_reset_timeout = \"1h\"\njitter = \"full\"",
+        );
+        let unset = resolve(&store, "a", Settings::default(), Given(0));
+        assert_eq!(unset.window, Window::rolling(Duration::from_secs(60)));
+        assert_eq!(unset.slow_call, Some(Duration::from_secs(1)));
+        assert_eq!(
+            unset.slow_call_ratio,
+            Some(SlowCallRatio {
+                ratio: 0.5,
+                min_requests: 7
+            })
+        );
+        assert_eq!(
+            unset.backoff,
+            Some(Backoff {
+                factor: 2.0,
+                max_reset_timeout: Duration::from_secs(3600)
+            })
+        );
+        assert_eq!(unset.jitter, Jitter::Full);
+        assert!(
+            matches!(unset.trip_policy, TripPolicy::ConsecutiveFailures(5)),
+            "min_requests of the slow-call ratio sets no trip policy"
+        );
+
+        // Each setting the code gave is kept, one bit at a time.
+        for (bit, kept) in [
+            (Given::WINDOW, "window"),
+            (Given::SLOW_CALL, "slow_call"),
+            (Given::SLOW_CALL_RATIO, "slow_call_ratio"),
+            (Given::BACKOFF, "backoff"),
+            (Given::JITTER, "jitter"),
+        ] {
+            let code = Settings::default();
+            let s = resolve(&store, "a", code, Given(bit));
+            let differs: Vec<&str> = [
+                ("window", s.window != code.window),
+                ("slow_call", s.slow_call != code.slow_call),
+                ("slow_call_ratio", s.slow_call_ratio != code.slow_call_ratio),
+                ("backoff", s.backoff != code.backoff),
+                ("jitter", s.jitter != code.jitter),
+            ]
+            .into_iter()
+            .filter(|(_, differs)| *differs)
+            .map(|(name, _)| name)
+            .collect();
+            assert!(!differs.contains(&kept), "{kept} was replaced");
+            assert_eq!(differs.len(), 4, "{kept}: {differs:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_with_an_interval_fill_a_window_the_code_left_unset() {
+        let store = store_with_defaults("interval = \"7m\"");
+        let s = resolve(&store, "a", Settings::default(), Given(0));
+        assert_eq!(s.interval(), Some(Duration::from_secs(420)));
+        let code = Settings {
+            window: Window::Calls { calls: 3 },
+            ..Settings::default()
+        };
+        let s = resolve(&store, "a", code, Given(Given::WINDOW));
+        assert_eq!(s.window, Window::Calls { calls: 3 });
+    }
+
+    #[test]
+    fn layers_replace_the_window_whole() {
+        let file: PartialSettings = "window = \"1m\"\nbuckets = 6".parse().unwrap();
+        let env: PartialSettings = "interval = \"5s\"".parse().unwrap();
+        let both = env.over(&file);
+        assert_eq!(both.window, None);
+        assert_eq!(both.interval, Some(Duration::from_secs(5)));
+        let both = PartialSettings::default().over(&file);
+        assert_eq!(
+            both.window,
+            Some(Window::Rolling {
+                length: Duration::from_secs(60),
+                buckets: 6
+            })
+        );
+        let calls: PartialSettings = "window_calls = 9".parse().unwrap();
+        let both = calls.over(&env);
+        assert_eq!(both.interval, None);
+        assert_eq!(both.window, Some(Window::Calls { calls: 9 }));
     }
 
     #[test]

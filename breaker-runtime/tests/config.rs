@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use breaker_runtime::config::{self, ConfigError, PartialSettings};
-use breaker_runtime::{CircuitBreaker, KeyedBreakers, Settings, TripPolicy};
+use breaker_runtime::{
+    Backoff, BuildError, CircuitBreaker, Jitter, KeyedBreakers, Settings, SlowCallRatio,
+    TripPolicy, Window,
+};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -319,6 +322,431 @@ fn partial_settings_parse_alone_and_apply_over_settings() {
     assert!(matches!(s.trip_policy, TripPolicy::ConsecutiveFailures(2)));
     let e = "timeuot = \"1s\"".parse::<PartialSettings>().unwrap_err();
     assert!(e.to_string().contains("did you mean `timeout`"), "{e}");
+}
+
+#[test]
+fn the_window_slow_call_and_backoff_keys_come_from_a_breakers_table() {
+    config::load_str(
+        "new.toml",
+        r#"
+        [breakers."cfg-new-keys"]
+        timeout = "2s"
+        window = "1m"
+        buckets = 12
+        slow_call = "1s"
+        slow_call_ratio = 0.5
+        min_requests = 10
+        backoff = 2.0
+        max_reset_timeout = "10m"
+        jitter = "full"
+        "#,
+    )
+    .unwrap();
+    let s = CircuitBreaker::builder("cfg-new-keys")
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(
+        s.window,
+        Window::Rolling {
+            length: secs(60),
+            buckets: 12
+        }
+    );
+    assert_eq!(s.slow_call, Some(secs(1)));
+    assert_eq!(
+        s.slow_call_ratio,
+        Some(SlowCallRatio {
+            ratio: 0.5,
+            min_requests: 10
+        })
+    );
+    assert!(
+        matches!(s.trip_policy, TripPolicy::ConsecutiveFailures(5)),
+        "min_requests beside slow_call_ratio alone leaves the trip policy: {:?}",
+        s.trip_policy
+    );
+    assert_eq!(
+        s.backoff,
+        Some(Backoff {
+            factor: 2.0,
+            max_reset_timeout: secs(600)
+        })
+    );
+    assert_eq!(s.jitter, Jitter::Full);
+}
+
+#[test]
+fn min_requests_goes_to_both_ratios_and_a_window_alone_has_ten_buckets() {
+    config::load_str(
+        "ratios.toml",
+        r#"
+        [breakers."cfg-both-ratios"]
+        window_calls = 100
+        failure_ratio = 0.5
+        slow_call = "1s"
+        slow_call_ratio = 0.25
+        min_requests = 20
+
+        [breakers."cfg-ten-buckets"]
+        window = "30s"
+        "#,
+    )
+    .unwrap();
+    let s = CircuitBreaker::builder("cfg-both-ratios")
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(s.window, Window::Calls { calls: 100 });
+    assert!(matches!(
+        s.trip_policy,
+        TripPolicy::FailureRatio { ratio, min_requests: 20 } if ratio == 0.5
+    ));
+    assert_eq!(
+        s.slow_call_ratio,
+        Some(SlowCallRatio {
+            ratio: 0.25,
+            min_requests: 20
+        })
+    );
+    let s = CircuitBreaker::builder("cfg-ten-buckets")
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(s.window, Window::rolling(secs(30)));
+    assert_eq!(
+        Window::rolling(secs(30)),
+        Window::Rolling {
+            length: secs(30),
+            buckets: 10
+        }
+    );
+}
+
+#[test]
+fn the_window_slow_call_and_backoff_keys_come_from_the_environment() {
+    config::load_vars([
+        ("BREAKER_CFG_ENV_NEW_WINDOW", "30s"),
+        ("BREAKER_CFG_ENV_NEW_BUCKETS", "6"),
+        ("BREAKER_CFG_ENV_NEW_SLOW_CALL", "500ms"),
+        ("BREAKER_CFG_ENV_NEW_SLOW_CALL_RATIO", "0.5"),
+        ("BREAKER_CFG_ENV_NEW_MIN_REQUESTS", "4"),
+        ("BREAKER_CFG_ENV_NEW_BACKOFF", "1.5"),
+        ("BREAKER_CFG_ENV_NEW_MAX_RESET_TIMEOUT", "5m"),
+        ("BREAKER_CFG_ENV_NEW_JITTER", "equal"),
+        ("BREAKER_CFG_ENV_CALLS_WINDOW_CALLS", "50"),
+    ])
+    .unwrap();
+    let s = CircuitBreaker::builder("cfg-env-new")
+        .interval(secs(5))
+        .jitter(Jitter::Full)
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(
+        s.window,
+        Window::Rolling {
+            length: secs(30),
+            buckets: 6
+        },
+        "the environment replaces the code's window"
+    );
+    assert_eq!(s.slow_call, Some(Duration::from_millis(500)));
+    assert_eq!(
+        s.slow_call_ratio,
+        Some(SlowCallRatio {
+            ratio: 0.5,
+            min_requests: 4
+        })
+    );
+    assert_eq!(
+        s.backoff,
+        Some(Backoff {
+            factor: 1.5,
+            max_reset_timeout: secs(300)
+        })
+    );
+    assert_eq!(s.jitter, Jitter::Equal, "the environment over the code");
+    let s = CircuitBreaker::builder("cfg-env-calls")
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(s.window, Window::Calls { calls: 50 });
+}
+
+#[test]
+fn the_window_is_replaced_whole_by_each_layer() {
+    config::load_str(
+        "w.toml",
+        r#"
+        [breakers."cfg-window-layers"]
+        window = "1m"
+        buckets = 12
+
+        [breakers."cfg-window-interval"]
+        interval = "45s"
+        "#,
+    )
+    .unwrap();
+    config::load_vars([("BREAKER_CFG_WINDOW_LAYERS_WINDOW_CALLS", "25")]).unwrap();
+    let s = CircuitBreaker::builder("cfg-window-layers")
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(
+        s.window,
+        Window::Calls { calls: 25 },
+        "the environment's count window over the file's rolling one"
+    );
+    let s = CircuitBreaker::builder("cfg-window-interval")
+        .window(Window::Calls { calls: 9 })
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(
+        s.window,
+        Window::Fixed {
+            interval: Some(secs(45))
+        },
+        "the file's interval over the code's count window"
+    );
+}
+
+#[test]
+fn settings_that_only_together_with_the_code_are_invalid_fail_the_build() {
+    config::load_str(
+        "layers.toml",
+        r#"
+        [breakers."cfg-slow-over-timeout"]
+        slow_call = "5s"
+
+        [breakers."cfg-ratio-beside-code"]
+        slow_call_ratio = 0.5
+        min_requests = 3
+        "#,
+    )
+    .unwrap();
+    let e = CircuitBreaker::builder("cfg-slow-over-timeout")
+        .timeout(secs(2))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e,
+        BuildError::SlowCallNotBelowTimeout {
+            slow_call: secs(5),
+            timeout: secs(2)
+        }
+    );
+    let e = CircuitBreaker::builder("cfg-ratio-beside-code")
+        .build()
+        .unwrap_err();
+    assert_eq!(e, BuildError::SlowCallRatioWithoutSlowCall);
+    let s = CircuitBreaker::builder("cfg-ratio-beside-code")
+        .slow_call(secs(1))
+        .build()
+        .unwrap()
+        .settings();
+    assert_eq!(s.slow_call, Some(secs(1)), "the code's slow_call");
+    assert_eq!(
+        s.slow_call_ratio,
+        Some(SlowCallRatio {
+            ratio: 0.5,
+            min_requests: 3
+        }),
+        "the file's ratio beside it"
+    );
+}
+
+#[test]
+fn bad_window_slow_call_and_backoff_values_say_what_is_wrong() {
+    for (text, key, says) in [
+        ("buckets = 6", "buckets", "goes with window"),
+        (
+            "interval = \"1m\"\nwindow = \"1m\"",
+            "window",
+            "as interval does",
+        ),
+        (
+            "window = \"1m\"\nwindow_calls = 10",
+            "window_calls",
+            "as window does",
+        ),
+        (
+            "interval = \"1m\"\nwindow_calls = 10",
+            "window_calls",
+            "give one of interval",
+        ),
+        ("window = \"0s\"", "window", "longer than zero"),
+        ("window = \"1m\"\nbuckets = 0", "buckets", "at least 1"),
+        ("window_calls = 0", "window_calls", "at least 1"),
+        (
+            "window = \"1h\"\nbuckets = 2000",
+            "buckets",
+            "at most 1024 buckets, got 2000",
+        ),
+        (
+            "window_calls = 70000",
+            "window_calls",
+            "at most 65536 calls, got 70000",
+        ),
+        (
+            "window = \"1001ms\"",
+            "window",
+            "does not split into 10 buckets of whole milliseconds",
+        ),
+        (
+            "window = \"1s\"\nbuckets = 3",
+            "window",
+            "does not split into 3 buckets",
+        ),
+        (
+            "timeout = \"2s\"\nslow_call = \"2s\"",
+            "slow_call",
+            "must be below timeout",
+        ),
+        ("slow_call = \"0ms\"", "slow_call", "longer than zero"),
+        (
+            "slow_call_ratio = 1.5\nmin_requests = 3",
+            "slow_call_ratio",
+            "(0, 1], got 1.5",
+        ),
+        (
+            "slow_call_ratio = 0.5",
+            "slow_call_ratio",
+            "needs min_requests",
+        ),
+        (
+            "backoff = 0.5\nmax_reset_timeout = \"1h\"",
+            "backoff",
+            "at least 1.0, got 0.5",
+        ),
+        (
+            "backoff = inf\nmax_reset_timeout = \"1h\"",
+            "backoff",
+            "finite factor",
+        ),
+        (
+            "backoff = \"2\"\nmax_reset_timeout = \"1h\"",
+            "backoff",
+            "must be a number",
+        ),
+        ("backoff = 2.0", "backoff", "needs max_reset_timeout"),
+        (
+            "max_reset_timeout = \"1h\"",
+            "max_reset_timeout",
+            "goes with backoff",
+        ),
+        (
+            "reset_timeout = \"2m\"\nbackoff = 2.0\nmax_reset_timeout = \"1m\"",
+            "max_reset_timeout",
+            "must be at least reset_timeout",
+        ),
+        (
+            "jitter = \"half\"",
+            "jitter",
+            "unknown jitter \"half\"; use \"none\", \"full\" or \"equal\"",
+        ),
+        ("jitter = 1", "jitter", "must be a string"),
+    ] {
+        let e = file_error(&format!("[breakers.\"cfg-bad-new\"]\n{text}\n"));
+        assert_eq!(e.origin, "bad.toml", "{text}");
+        assert_eq!(e.breaker.as_deref(), Some("cfg-bad-new"), "{text}");
+        assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
+        assert!(e.problem.contains(says), "{text}: {e}");
+    }
+    let e = file_error("[defaults]\njitter = \"ful\"\n");
+    assert_eq!(e.key.as_deref(), Some("defaults.jitter"), "{e}");
+    let e = file_error("[breakers.\"cfg-bad-new\"]\nwindw = \"1m\"\n");
+    assert!(e.problem.contains("did you mean `window`?"), "{e}");
+    let e = file_error("[breakers.\"cfg-bad-new\"]\nretries = 3\n");
+    for key in [
+        "window",
+        "buckets",
+        "window_calls",
+        "slow_call",
+        "slow_call_ratio",
+        "backoff",
+        "max_reset_timeout",
+        "jitter",
+    ] {
+        assert!(e.problem.contains(key), "{key}: {e}");
+    }
+    let b = CircuitBreaker::builder("cfg-bad-new").build().unwrap();
+    assert_eq!(b.settings().jitter, Jitter::None, "nothing was applied");
+}
+
+#[test]
+fn bad_new_variables_name_the_variable_the_breaker_and_the_key() {
+    let e = config::load_vars([("BREAKER_CFG_ENV_BAD_NEW_JITTER", "half")]).unwrap_err();
+    assert_eq!(
+        e.origin,
+        "environment variable BREAKER_CFG_ENV_BAD_NEW_JITTER"
+    );
+    assert_eq!(e.breaker.as_deref(), Some("CFG_ENV_BAD_NEW"));
+    assert_eq!(e.key.as_deref(), Some("jitter"));
+    assert!(e.problem.contains("\"equal\""), "{e}");
+    let e = config::load_vars([("BREAKER_CFG_ENV_BAD_NEW_BUCKETS", "6")]).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("buckets"));
+    assert!(e.problem.contains("goes with window"), "{e}");
+    // A problem between two variables names the variable of the key it is about.
+    let e = config::load_vars([
+        ("BREAKER_CFG_ENV_BAD_NEW_RESET_TIMEOUT", "2m"),
+        ("BREAKER_CFG_ENV_BAD_NEW_BACKOFF", "2"),
+        ("BREAKER_CFG_ENV_BAD_NEW_MAX_RESET_TIMEOUT", "1m"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        e.origin,
+        "environment variable BREAKER_CFG_ENV_BAD_NEW_MAX_RESET_TIMEOUT"
+    );
+    assert_eq!(e.key.as_deref(), Some("max_reset_timeout"));
+    assert!(e.problem.contains("must be at least reset_timeout"), "{e}");
+    let e = config::load_vars([("BREAKER_CFG_ENV_BAD_NEW_WINDOW", "1001ms")]).unwrap_err();
+    assert_eq!(
+        e.origin,
+        "environment variable BREAKER_CFG_ENV_BAD_NEW_WINDOW"
+    );
+    assert!(e.problem.contains("does not split"), "{e}");
+    let e = config::load_vars([("BREAKER_CFG_ENV_BAD_NEW_SLOW_CALL_RATI", "0.5")]).unwrap_err();
+    assert!(
+        e.problem
+            .contains("did you mean BREAKER_CFG_ENV_BAD_NEW_SLOW_CALL_RATIO?"),
+        "{e}"
+    );
+    let b = CircuitBreaker::builder("cfg-env-bad-new").build().unwrap();
+    assert_eq!(b.settings().backoff, None, "nothing was applied");
+}
+
+#[test]
+fn partial_settings_carry_the_new_keys_as_settings() {
+    let p: PartialSettings = "window_calls = 10\nslow_call = \"1s\"\nslow_call_ratio = 0.5\n\
+                              min_requests = 2\nbackoff = 3\nmax_reset_timeout = \"1h\"\n\
+                              jitter = \"equal\""
+        .parse()
+        .unwrap();
+    assert_eq!(p.window, Some(Window::Calls { calls: 10 }));
+    assert_eq!(p.interval, None);
+    assert_eq!(
+        p.slow_call_ratio,
+        Some(SlowCallRatio {
+            ratio: 0.5,
+            min_requests: 2
+        })
+    );
+    assert_eq!(p.min_requests, None, "only the slow-call ratio's");
+    assert_eq!(
+        p.backoff,
+        Some(Backoff {
+            factor: 3.0,
+            max_reset_timeout: secs(3600)
+        })
+    );
+    assert_eq!(p.jitter, Some(Jitter::Equal));
+    let s = p.apply(Settings::default());
+    assert_eq!(s.window, Window::Calls { calls: 10 });
+    assert_eq!(s.slow_call, Some(secs(1)));
+    assert_eq!(s.jitter, Jitter::Equal);
+    assert_eq!(s.validate(), Ok(()));
 }
 
 proptest::proptest! {
