@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_breaker::{BreakerError, CircuitBreaker, State, TripPolicy, circuit_breaker, registry};
+use async_breaker::{
+    BreakerError, CircuitBreaker, State, TripPolicy, Window, circuit_breaker, registry,
+};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use peer_breaker::{CircuitBreakerConfig, CircuitBreakerError};
@@ -285,6 +287,18 @@ fn closed_success(c: &mut Criterion) {
     let rc = recloser_breaker(RESET);
     let pb = peer_breaker(RESET, None);
     let by_macro = breaker_of(&rt, "bench.macro.closed", macro_closed(0));
+    // The same breaker counting over a count window of 100 calls, and over a rolling window
+    // of 60s in 10 buckets.
+    let count_window = CircuitBreaker::builder("bench.closed.count")
+        .trip_policy(TripPolicy::ConsecutiveFailures(TRIP_AFTER))
+        .window(Window::Calls { calls: 100 })
+        .build()
+        .expect("valid settings");
+    let rolling_window = CircuitBreaker::builder("bench.closed.rolling")
+        .trip_policy(TripPolicy::ConsecutiveFailures(TRIP_AFTER))
+        .window(Window::rolling(Duration::from_secs(60)))
+        .build()
+        .expect("valid settings");
 
     let mut g = c.benchmark_group("closed_success");
     g.bench_function("bare", |b| {
@@ -302,6 +316,18 @@ fn closed_success(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { through_permit(&ours, black_box(1)).await });
     });
+    g.bench_function("breaker_call_count_window", |b| {
+        b.to_async(&rt)
+            .iter(|| async { count_window.call(bare(black_box(1))).await });
+    });
+    g.bench_function("breaker_call_rolling_window", |b| {
+        b.to_async(&rt)
+            .iter(|| async { rolling_window.call(bare(black_box(1))).await });
+    });
+    // Control: one read of tokio's clock, what a rolling window may add.
+    g.bench_function("clock", |b| {
+        b.to_async(&rt).iter(|| async { black_box(Instant::now()) });
+    });
     g.bench_function("failsafe", |b| {
         b.to_async(&rt)
             .iter(|| async { fs.call(bare(black_box(1))).await });
@@ -316,6 +342,8 @@ fn closed_success(c: &mut Criterion) {
     });
     g.finish();
     assert_eq!(ours.state(), State::Closed);
+    assert_eq!(count_window.counts().total_successes, 100);
+    assert_eq!(rolling_window.state(), State::Closed);
     assert_eq!(by_macro.state(), State::Closed);
 }
 

@@ -51,6 +51,14 @@
 //! if its generation is still current, so a slow call admitted before a trip can never
 //! change the counts after it.
 //!
+//! While closed, the counts cover a [`Window`]: the whole closed period (or a fixed
+//! `interval`), a rolling time window of buckets (a call counts in the bucket of its
+//! admission, and its outcome is dropped once that bucket has left the window), or the last
+//! N calls that finished. Calls that take at least [`Settings::slow_call`] are slow: counted,
+//! able to trip the breaker by ratio, and a slow probe re-opens it. With a [`Backoff`], each
+//! re-opening lengthens the open period, and [`Jitter`] draws it at random so that breakers
+//! that opened together do not probe together.
+//!
 //! Time is [`tokio::time::Instant`], read only at call sites (no background task), so
 //! tests run on tokio's paused clock. A duration has elapsed when
 //! `now >= start + duration`. A breaker reads the clock of the runtime that calls or looks
