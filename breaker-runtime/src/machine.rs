@@ -245,9 +245,9 @@ impl Machine {
         if word.state() == State::Closed && self.plain.load(Ordering::Relaxed) == 1 {
             let generation = word.generation();
             let current = || self.generation();
-            if let Update::Applied(_) =
-                self.tally
-                    .update(REQUESTS, generation, current, |r| Some(incremented(r)))
+            if let Update::Applied(_) = self
+                .tally
+                .update(REQUESTS, generation, current, |r| Some(incremented(r)))
             {
                 return Ok(Admission {
                     generation,
