@@ -70,7 +70,7 @@ fn race_probe_with(core: &Arc<Machine>, read: impl FnOnce(&Machine) + Send + 'st
 fn half_open(core: &Machine) {
     trip(core);
     let a = core.acquire(|| LATER).unwrap();
-    assert_eq!(a.state, State::HalfOpen);
+    assert_eq!(a.state(), State::HalfOpen);
     // That admission took a slot; give it back so the threads start from zero.
     core.cancel(a);
 }
@@ -176,7 +176,7 @@ fn the_closing_success_racing_an_admission_makes_one_transition() {
         let c1 = Arc::clone(&core);
         let t1 = thread::spawn(move || c1.record(b, Outcome::Success, false, || LATER));
         let c2 = Arc::clone(&core);
-        let t2 = thread::spawn(move || c2.acquire(|| LATER).map(|a| a.generation));
+        let t2 = thread::spawn(move || c2.acquire(|| LATER).map(|a| a.generation()));
         t1.join().unwrap();
         let third = t2.join().unwrap();
         assert_eq!(state(&core), State::Closed);
@@ -201,7 +201,7 @@ fn a_stale_outcome_cannot_overwrite_a_newer_generations_count() {
             c2.transition(c2.view().word, State::Closed, NOW, Ending::IntervalElapsed);
             let a = c2.acquire(|| NOW).unwrap();
             c2.record(a, Outcome::Success, false, || NOW);
-            a.generation
+            a.generation()
         });
         late.join().unwrap();
         let fresh = resetter.join().unwrap();
@@ -263,7 +263,7 @@ fn a_clock_behind_rebases_the_open_period_but_never_a_newer_generation() {
                     assert!(retry == core.settings().reset_timeout || retry.is_zero());
                 }
                 // Half-open already: a probe slot, or none left after the prober's.
-                Ok(a) => assert_eq!(a.state, State::HalfOpen),
+                Ok(a) => assert_eq!(a.state(), State::HalfOpen),
                 Err(Rejection::HalfOpenFull) => {}
                 Err(Rejection::ForcedOpen) => panic!("never held open"),
             }
@@ -285,7 +285,7 @@ fn a_reconfiguration_racing_a_probe_admission_keeps_the_new_budget() {
             c1.reconfigure(settings).unwrap();
         });
         let c2 = Arc::clone(&core);
-        let prober = thread::spawn(move || c2.acquire(|| LATER).map(|a| a.generation));
+        let prober = thread::spawn(move || c2.acquire(|| LATER).map(|a| a.generation()));
         reconfigurer.join().unwrap();
         let admitted = prober.join().unwrap();
         assert_eq!(

@@ -36,28 +36,65 @@ pub(crate) enum Rejection {
     ForcedOpen,
 }
 
-/// What admission gave a call: what its outcome is recorded against.
+/// What admission gave a call, what its outcome is recorded against: its generation and
+/// state (one word), and the clock at its admission when a rolling window or slow-call
+/// timing needs it (`extra`; its bucket is found again from it). Two plain words, so that
+/// a permit stores and reloads them without a wider copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Admission {
-    pub(crate) generation: u64,
-    pub(crate) state: State,
-    /// The rolling-window bucket the call counts in ([`NO_BUCKET`] otherwise).
-    bucket: u64,
-    /// The clock at admission, when slow calls are measured (0 otherwise).
-    admitted: u64,
+    word: u64,
+    extra: u64,
 }
 
-/// The bucket of a call that counts in no rolling-window bucket.
-const NO_BUCKET: u64 = u64::MAX;
+/// The `extra` of a rolling-window call admitted while a transition was being published:
+/// it counts in no bucket (its outcome will be stale).
+const UNCOUNTED: u64 = u64::MAX;
 
 impl Admission {
     /// The admission of a permit that was not admitted yet.
     pub(crate) const NONE: Admission = Admission {
-        generation: 0,
-        state: State::Closed,
-        bucket: NO_BUCKET,
-        admitted: 0,
+        word: 0,
+        extra: UNCOUNTED,
     };
+
+    #[inline]
+    fn new(generation: u64, state: State, extra: u64) -> Admission {
+        let bits = match state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        };
+        Admission {
+            word: (generation << 2) | bits,
+            extra,
+        }
+    }
+
+    /// The two words, for a permit to keep.
+    #[inline]
+    pub(crate) fn into_parts(self) -> (u64, u64) {
+        (self.word, self.extra)
+    }
+
+    /// The admission a permit kept.
+    #[inline]
+    pub(crate) fn from_parts(word: u64, extra: u64) -> Admission {
+        Admission { word, extra }
+    }
+
+    #[inline]
+    pub(crate) fn generation(self) -> u64 {
+        self.word >> 2
+    }
+
+    #[inline]
+    pub(crate) fn state(self) -> State {
+        match self.word & 3 {
+            0 => State::Closed,
+            1 => State::Open,
+            _ => State::HalfOpen,
+        }
+    }
 }
 
 /// Why a generation ends, for [`Machine::transition`].
@@ -249,12 +286,7 @@ impl Machine {
                 .tally
                 .update(REQUESTS, generation, current, |r| Some(incremented(r)))
             {
-                return Ok(Admission {
-                    generation,
-                    state: State::Closed,
-                    bucket: NO_BUCKET,
-                    admitted: 0,
-                });
+                return Ok(Admission::new(generation, State::Closed, 0));
             }
         }
         self.acquire_slow(clock)
@@ -271,12 +303,7 @@ impl Machine {
         loop {
             let word = self.state.load();
             let generation = word.generation();
-            let admission = |state, bucket| Admission {
-                generation,
-                state,
-                bucket,
-                admitted,
-            };
+            let admission = |state, extra| Admission::new(generation, state, extra);
             match word.state() {
                 State::Closed => {
                     match &self.shape {
@@ -286,12 +313,23 @@ impl Machine {
                                 Read::Changed => continue,
                                 // A transition is being published: admit into the ending
                                 // generation, uncounted (the outcome will be stale).
-                                Read::Busy => return Ok(admission(State::Closed, NO_BUCKET)),
+                                Read::Busy => return Ok(admission(State::Closed, UNCOUNTED)),
                             };
-                            let serial = self.serial(stamp, now.get());
+                            let at = now.get();
+                            let serial = self.serial(stamp, at);
                             let current = || self.generation() == generation;
                             match rolling.add(serial, BUCKET_REQUESTS, current) {
-                                Some(bucket) => return Ok(admission(State::Closed, bucket)),
+                                Some(bucket) if bucket == serial => {
+                                    return Ok(admission(State::Closed, at));
+                                }
+                                // Counted in a newer bucket (this caller's clock lags
+                                // another's): the call is admitted as of that bucket.
+                                Some(bucket) => {
+                                    let width = self.width_ns.load(Ordering::Relaxed).max(1);
+                                    let offset = bucket.wrapping_sub(stamp.base);
+                                    let start = stamp.start.saturating_add(offset * width);
+                                    return Ok(admission(State::Closed, start.max(at)));
+                                }
                                 None => continue,
                             }
                         }
@@ -325,7 +363,7 @@ impl Machine {
                         self.tally
                             .update(REQUESTS, generation, current, |r| Some(incremented(r)))
                     {
-                        return Ok(admission(State::Closed, NO_BUCKET));
+                        return Ok(admission(State::Closed, admitted));
                     }
                 }
                 State::Open => {
@@ -361,7 +399,7 @@ impl Machine {
                     match self.tally.update(REQUESTS, generation, current, |r| {
                         (r.saturating_sub(ignored) < budget).then(|| incremented(r))
                     }) {
-                        Update::Applied(_) => return Ok(admission(State::HalfOpen, NO_BUCKET)),
+                        Update::Applied(_) => return Ok(admission(State::HalfOpen, admitted)),
                         Update::Refused => return Err(Rejection::HalfOpenFull),
                         Update::Stale => {}
                     }
@@ -370,8 +408,10 @@ impl Machine {
         }
     }
 
-    /// The error for a rejection, reported to the observers.
-    #[cold]
+    /// The error for a rejection, reported to the observers. Inlined: an open breaker's
+    /// rejection is a hot path too, and built in place the error is not copied through
+    /// memory on its way to the caller.
+    #[inline]
     pub(crate) fn reject(&self, rejection: Rejection) -> BreakerError {
         let name = self.name.clone();
         let error = match rejection {
@@ -396,12 +436,12 @@ impl Machine {
     ) {
         // The fast case: a success in a closed breaker that counts nothing but its
         // generation's counts changes two counts and never the state.
-        if admission.state == State::Closed
+        if admission.state() == State::Closed
             && outcome == Outcome::Success
             && !timed_out
             && self.plain.load(Ordering::Relaxed) == 1
         {
-            let generation = admission.generation;
+            let generation = admission.generation();
             if self.state.load().generation() != generation {
                 return;
             }
@@ -425,35 +465,36 @@ impl Machine {
         clock: impl FnMut() -> u64,
     ) {
         let mut now = LazyNow { clock, now: None };
-        let generation = admission.generation;
+        let generation = admission.generation();
         let word = self.state.load();
         if word.generation() != generation {
             return;
         }
         let current = || self.generation();
-        let rolling = match (&self.shape, admission.state) {
+        let rolling = match (&self.shape, admission.state()) {
             (Shape::Rolling(rolling), State::Closed) => {
-                if admission.bucket == NO_BUCKET {
+                if admission.extra == UNCOUNTED {
                     return;
                 }
                 // The bucket must still be in the window now.
                 let Read::At(stamp) = self.state.stamp_of(word) else {
                     return;
                 };
+                let bucket = self.serial(stamp, admission.extra);
                 let at = self.serial(stamp, now.get());
-                if !rolling.holds(admission.bucket, at) {
+                if !rolling.holds(bucket, at) {
                     return;
                 }
-                Some((rolling, at))
+                Some((rolling, bucket, at))
             }
             _ => None,
         };
         let failed = match outcome {
             Outcome::Ignored => {
                 match rolling {
-                    Some((rolling, _)) => {
+                    Some((rolling, bucket, _)) => {
                         let current = || self.generation() == generation;
-                        rolling.add(admission.bucket, BUCKET_IGNORED, current);
+                        rolling.add(bucket, BUCKET_IGNORED, current);
                     }
                     None => {
                         self.tally
@@ -467,7 +508,7 @@ impl Machine {
         };
         let slow = match self.slow_ns() {
             Some(_) if timed_out => true,
-            Some(threshold) => now.get().saturating_sub(admission.admitted) >= threshold,
+            Some(threshold) => now.get().saturating_sub(admission.extra) >= threshold,
             None => false,
         };
         #[cfg(feature = "metrics")]
@@ -477,18 +518,18 @@ impl Machine {
         // The totals, in the window or in the generation.
         let mut own = [0; 3];
         match rolling {
-            Some((rolling, _)) => {
+            Some((rolling, bucket, _)) => {
                 let current = || self.generation() == generation;
                 let index = if failed {
                     BUCKET_FAILURES
                 } else {
                     BUCKET_SUCCESSES
                 };
-                if rolling.add(admission.bucket, index, current).is_none() {
+                if rolling.add(bucket, index, current).is_none() {
                     return;
                 }
                 if slow {
-                    rolling.add(admission.bucket, BUCKET_SLOW, current);
+                    rolling.add(bucket, BUCKET_SLOW, current);
                 }
             }
             None => {
@@ -507,7 +548,7 @@ impl Machine {
                 {
                     own[2] = total;
                 }
-                if let (Shape::Calls(ring), State::Closed) = (&self.shape, admission.state) {
+                if let (Shape::Calls(ring), State::Closed) = (&self.shape, admission.state()) {
                     if !ring.push(generation, current, failed, slow) {
                         return;
                     }
@@ -539,7 +580,7 @@ impl Machine {
             // A breaker held closed never trips; the policies are consulted after a
             // failure or a slow call only.
             State::Closed if !word.forced() && (failed || slow) => {
-                let at = rolling.map(|(_, at)| at);
+                let at = rolling.map(|(_, _, at)| at);
                 let mut counts = self.window_counts(word, at);
                 // Its own updates are exact; the others are read now.
                 counts.total_successes = counts.total_successes.max(own[0]);
@@ -573,14 +614,17 @@ impl Machine {
     /// Takes an admitted call that will never finish out of the counts again: in
     /// half-open this gives its probe slot back.
     pub(crate) fn cancel(&self, admission: Admission) {
-        let generation = admission.generation;
-        if self.generation() != generation {
+        let generation = admission.generation();
+        let word = self.state.load();
+        if word.generation() != generation {
             return;
         }
-        match (&self.shape, admission.state) {
+        match (&self.shape, admission.state()) {
             (Shape::Rolling(rolling), State::Closed) => {
-                if admission.bucket != NO_BUCKET {
-                    rolling.remove_request(admission.bucket);
+                if admission.extra != UNCOUNTED
+                    && let Read::At(stamp) = self.state.stamp_of(word)
+                {
+                    rolling.remove_request(self.serial(stamp, admission.extra));
                 }
             }
             _ => {

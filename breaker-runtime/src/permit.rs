@@ -40,8 +40,10 @@ use crate::{BreakerError, Outcome, State};
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit<'a> {
     pub(crate) core: CoreRef<'a>,
-    /// What it was admitted as (meaningless until armed).
-    admission: Admission,
+    /// What it was admitted as (meaningless until armed), as the two words of an
+    /// [`Admission`], kept apart so that storing and reloading them is two plain moves.
+    admitted: u64,
+    admitted_extra: u64,
     /// Whether the permit holds an admission (to record, or to give back when dropped). A
     /// call future holds an unarmed permit until its first poll admits it.
     armed: bool,
@@ -54,9 +56,11 @@ pub struct Permit<'a> {
 impl<'a> Permit<'a> {
     #[inline]
     pub(crate) fn new(core: CoreRef<'a>, admission: Admission) -> Permit<'a> {
+        let (admitted, admitted_extra) = admission.into_parts();
         Permit {
             core,
-            admission,
+            admitted,
+            admitted_extra,
             armed: true,
             fail_on_panic: true,
             #[cfg(feature = "metrics")]
@@ -67,9 +71,11 @@ impl<'a> Permit<'a> {
     /// A permit that holds no admission yet, for a call admitted at its first poll.
     #[inline]
     pub(crate) fn waiting(core: CoreRef<'a>) -> Permit<'a> {
+        let (admitted, admitted_extra) = Admission::NONE.into_parts();
         Permit {
             core,
-            admission: Admission::NONE,
+            admitted,
+            admitted_extra,
             armed: false,
             fail_on_panic: false,
             #[cfg(feature = "metrics")]
@@ -83,7 +89,7 @@ impl<'a> Permit<'a> {
         let m = &*self.core;
         match m.acquire(|| m.now()) {
             Ok(admission) => {
-                self.admission = admission;
+                (self.admitted, self.admitted_extra) = admission.into_parts();
                 self.armed = true;
                 #[cfg(feature = "metrics")]
                 {
@@ -96,6 +102,12 @@ impl<'a> Permit<'a> {
     }
 
     /// Whether the permit holds an admission.
+    /// What it was admitted as.
+    #[inline]
+    fn admission(&self) -> Admission {
+        Admission::from_parts(self.admitted, self.admitted_extra)
+    }
+
     #[inline]
     pub(crate) fn is_armed(&self) -> bool {
         self.armed
@@ -106,7 +118,7 @@ impl<'a> Permit<'a> {
     pub(crate) fn give_back(&mut self) {
         if self.armed {
             self.armed = false;
-            self.core.cancel(self.admission);
+            self.core.cancel(self.admission());
         }
     }
 
@@ -114,7 +126,7 @@ impl<'a> Permit<'a> {
     /// for a probe.
     #[must_use]
     pub fn state(&self) -> State {
-        self.admission.state
+        self.admission().state()
     }
 
     /// The generation that admitted this call. Every state change and every interval
@@ -122,7 +134,7 @@ impl<'a> Permit<'a> {
     /// is still current when it is recorded.
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.admission.generation
+        self.admission().generation()
     }
 
     /// Records the call's outcome.
@@ -140,7 +152,7 @@ impl<'a> Permit<'a> {
             self.core.observer.finished(how, started);
         }
         let m = &*self.core;
-        m.record(self.admission, outcome, how == Finished::Timeout, || {
+        m.record(self.admission(), outcome, how == Finished::Timeout, || {
             m.now()
         });
     }
@@ -201,8 +213,8 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.core.name)
-            .field("generation", &self.admission.generation)
-            .field("state", &self.admission.state)
+            .field("generation", &self.admission().generation())
+            .field("state", &self.admission().state())
             .finish()
     }
 }
