@@ -34,8 +34,6 @@ pin_project_lite::pin_project! {
         permit: Permit<'a>,
         // Turns a rejection or a timeout into the call's output.
         error: M,
-        // Whether the first poll happened (admission, unless the permit came admitted).
-        started: bool,
         // `None` once the call has its output.
         classify: Option<C>,
     }
@@ -71,13 +69,12 @@ fn timer_available() -> bool {
 impl<'a, F, C, M> Call<'a, F, C, M> {
     #[inline]
     pub(crate) fn new(mut permit: Permit<'a>, fut: F, classify: C, error: M) -> Self {
-        permit.fail_on_panic = false;
+        permit.set_fail_on_panic(false);
         Call {
             fut,
             sleep: None,
             permit,
             error,
-            started: false,
             classify: Some(classify),
         }
     }
@@ -121,14 +118,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
         let permit: &mut Permit<'_> = this.permit;
-        if !*this.started {
-            *this.started = true;
-            if !permit.is_armed()
-                && let Err(rejected) = permit.admit()
-            {
-                this.classify.take();
-                return Poll::Ready(this.error.convert(rejected));
-            }
+        // The first poll admits the call, unless its permit came admitted.
+        if !permit.start()
+            && !permit.is_armed()
+            && let Err(rejected) = permit.admit()
+        {
+            this.classify.take();
+            return Poll::Ready(this.error.convert(rejected));
         }
         assert!(
             this.classify.is_some(),
@@ -136,7 +132,7 @@ where
         );
         // Should the call (or its classification) panic, the permit is dropped while this
         // thread unwinds and records a failure.
-        permit.fail_on_panic = true;
+        permit.set_fail_on_panic(true);
         match this.fut.poll(cx) {
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
@@ -171,7 +167,7 @@ where
                         after,
                     }));
                 }
-                permit.fail_on_panic = false;
+                permit.set_fail_on_panic(false);
                 Poll::Pending
             }
         }

@@ -44,14 +44,21 @@ pub struct Permit<'a> {
     /// [`Admission`], kept apart so that storing and reloading them is two plain moves.
     admitted: u64,
     admitted_extra: u64,
-    /// Whether the permit holds an admission (to record, or to give back when dropped). A
-    /// call future holds an unarmed permit until its first poll admits it.
-    armed: bool,
-    /// Whether being dropped while the thread panics records a failure.
-    pub(crate) fail_on_panic: bool,
+    /// [`ARMED`], [`FAIL_ON_PANIC`] and [`STARTED`], in one word: written and copied whole,
+    /// never byte by byte.
+    flags: u64,
     #[cfg(feature = "metrics")]
     started: Option<tokio::time::Instant>,
 }
+
+/// The permit holds an admission (to record, or to give back when dropped). A call future
+/// holds an unarmed permit until its first poll admits it.
+const ARMED: u64 = 1;
+/// Dropped while the thread panics, the permit records a failure.
+const FAIL_ON_PANIC: u64 = 2;
+/// The call future holding the permit was polled once (and admitted, unless the permit came
+/// admitted).
+const STARTED: u64 = 4;
 
 impl<'a> Permit<'a> {
     #[inline]
@@ -61,8 +68,7 @@ impl<'a> Permit<'a> {
             core,
             admitted,
             admitted_extra,
-            armed: true,
-            fail_on_panic: true,
+            flags: ARMED | FAIL_ON_PANIC,
             #[cfg(feature = "metrics")]
             started: Some(tokio::time::Instant::now()),
         }
@@ -76,8 +82,7 @@ impl<'a> Permit<'a> {
             core,
             admitted,
             admitted_extra,
-            armed: false,
-            fail_on_panic: false,
+            flags: 0,
             #[cfg(feature = "metrics")]
             started: None,
         }
@@ -90,7 +95,7 @@ impl<'a> Permit<'a> {
         match m.acquire(|| m.now()) {
             Ok(admission) => {
                 (self.admitted, self.admitted_extra) = admission.into_parts();
-                self.armed = true;
+                self.flags |= ARMED;
                 #[cfg(feature = "metrics")]
                 {
                     self.started = Some(tokio::time::Instant::now());
@@ -110,14 +115,34 @@ impl<'a> Permit<'a> {
 
     #[inline]
     pub(crate) fn is_armed(&self) -> bool {
-        self.armed
+        self.flags & ARMED != 0
+    }
+
+    /// Whether being dropped while the thread panics records a failure: only while the
+    /// call's own future is polled.
+    #[inline]
+    pub(crate) fn set_fail_on_panic(&mut self, on: bool) {
+        if on {
+            self.flags |= FAIL_ON_PANIC;
+        } else {
+            self.flags &= !FAIL_ON_PANIC;
+        }
+    }
+
+    /// Marks the first poll of the call that holds this permit; `true` if it had happened
+    /// already.
+    #[inline]
+    pub(crate) fn start(&mut self) -> bool {
+        let started = self.flags & STARTED != 0;
+        self.flags |= STARTED;
+        started
     }
 
     /// Gives the admission back, recording nothing (as dropping the permit does).
     #[inline]
     pub(crate) fn give_back(&mut self) {
-        if self.armed {
-            self.armed = false;
+        if self.is_armed() {
+            self.flags &= !ARMED;
             self.core.cancel(self.admission());
         }
     }
@@ -146,7 +171,7 @@ impl<'a> Permit<'a> {
     /// Records the outcome of the admitted call; the permit holds nothing afterwards.
     #[inline]
     pub(crate) fn finish(&mut self, outcome: Outcome, how: Finished) {
-        self.armed = false;
+        self.flags &= !ARMED;
         #[cfg(feature = "metrics")]
         if let Some(started) = self.started {
             self.core.observer.finished(how, started);
@@ -175,10 +200,10 @@ impl<'a> Permit<'a> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if !self.armed {
+        if !self.is_armed() {
             return;
         }
-        if self.fail_on_panic && std::thread::panicking() {
+        if self.flags & FAIL_ON_PANIC != 0 && std::thread::panicking() {
             self.finish(Outcome::Failure, Finished::Failure);
         } else {
             self.give_back();
