@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use allocation_counter::measure;
 use async_breaker::{
-    BreakerError, CircuitBreaker, KeyedBreakers, Outcome, State, TripPolicy, circuit_breaker,
-    registry,
+    BreakerError, Builder, CircuitBreaker, KeyedBreakers, Outcome, State, TripPolicy,
+    circuit_breaker, registry,
 };
+// The facade does not re-export the window and jitter settings (yet): the runtime's.
+use breaker_runtime::{Jitter, Window};
 
 #[path = "support/alloc.rs"]
 #[allow(dead_code)]
@@ -268,6 +270,252 @@ fn a_million_interval_resets_do_not_grow_memory() {
         "the last advance started a new generation"
     );
     assert_no_growth("resets", &few, &many);
+}
+
+// --- windows, slow calls, backoff and jitter --------------------------------------------
+
+/// Every kind of window: its name, and the window. The time windows are short, so that
+/// the calls below (which move the paused clock) keep moving them: the rolling window
+/// moves by a bucket every millisecond, the fixed one with interval starts over every 10.
+fn windows() -> [(&'static str, Window); 4] {
+    [
+        ("fixed window", Window::Fixed { interval: None }),
+        (
+            "fixed window with interval",
+            Window::Fixed {
+                interval: Some(Duration::from_millis(10)),
+            },
+        ),
+        (
+            "rolling window",
+            Window::Rolling {
+                length: Duration::from_millis(10),
+                buckets: 10,
+            },
+        ),
+        ("count window", Window::Calls { calls: 100 }),
+    ]
+}
+
+/// A breaker with `window` that never trips on its failures.
+fn never_trips(name: String, window: Window) -> Builder {
+    CircuitBreaker::builder(name)
+        .window(window)
+        .trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX))
+}
+
+/// Each call lets a millisecond of the paused clock pass first (a sleep: the runtime moves
+/// the paused clock when it is idle; `advance` itself allocates once per `block_on`), then
+/// succeeds, fails, is ignored or is dropped with its permit, in turn.
+async fn mixed_call(breaker: &CircuitBreaker, i: u64) {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    match i % 5 {
+        0 => drop(breaker.call(works(i)).await),
+        1 => drop(breaker.call(fails(i)).await),
+        2 => drop(breaker.call_with(fails(i), |_| Outcome::Ignored).await),
+        3 => breaker.try_acquire().expect("closed").failure(),
+        _ => drop(breaker.try_acquire().expect("closed")),
+    }
+}
+
+#[test]
+fn calls_do_not_allocate_whatever_the_window() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    for (what, window) in windows() {
+        let breaker = never_trips(format!("alloc.window.{what}"), window)
+            .build()
+            .expect("valid");
+        let info = allocations_of(&rt, |i| breaker.call(works(i)));
+        assert_no_allocation(&format!("{what}, success"), info);
+        let info = allocations_of(&rt, |i| breaker.call(fails(i)));
+        assert_no_allocation(&format!("{what}, failure"), info);
+        let info = allocations_of(&rt, |i| mixed_call(&breaker, i));
+        assert_no_allocation(&format!("{what}, outcomes as the clock moves"), info);
+        assert_eq!(breaker.state(), State::Closed);
+    }
+}
+
+/// A call that takes 2ms of the paused clock.
+async fn slow(x: u64, fail: bool) -> Result<u64, AppError> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    if fail { fails(x).await } else { works(x).await }
+}
+
+#[test]
+fn slow_calls_do_not_allocate_whatever_the_window() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    for (what, window) in windows() {
+        // Counted as slow, and the slow-call ratio asked after each, but never reached.
+        let breaker = never_trips(format!("alloc.slow.{what}"), window)
+            .slow_call(Duration::from_millis(1))
+            .slow_call_ratio(1.0, u64::MAX)
+            .timeout(Duration::from_millis(5))
+            .build()
+            .expect("valid");
+        let info = allocations_of(&rt, |i| breaker.call(slow(i, false)));
+        assert_no_allocation(&format!("{what}, slow success"), info);
+        let info = allocations_of(&rt, |i| breaker.call(slow(i, true)));
+        assert_no_allocation(&format!("{what}, slow failure"), info);
+        let info = allocations_of(&rt, |i| {
+            breaker.call(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                works(i).await
+            })
+        });
+        assert_no_allocation(&format!("{what}, timed out (slow)"), info);
+        let info = allocations_of(&rt, |i| mixed_call(&breaker, i));
+        assert_no_allocation(&format!("{what}, fast calls, timed for slowness"), info);
+        assert_eq!(breaker.state(), State::Closed);
+        // And they were slow: one more, in a fresh generation.
+        breaker.reset();
+        rt.block_on(breaker.call(slow(0, false))).expect("admitted");
+        assert_eq!(breaker.counts().slow_calls, 1, "{what}");
+    }
+}
+
+/// A breaker that trips at its first failure and opens for a drawn, growing period.
+fn backing_off(name: String, window: Window, jitter: Jitter) -> Builder {
+    CircuitBreaker::builder(name)
+        .window(window)
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(1))
+        .backoff(2.0, Duration::from_secs(3600))
+        .jitter(jitter)
+}
+
+#[test]
+fn rejections_with_backoff_and_jitter_do_not_allocate() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    for (what, window) in windows() {
+        for jitter in [Jitter::None, Jitter::Full, Jitter::Equal] {
+            let breaker = backing_off(format!("alloc.backoff.{what}.{jitter}"), window, jitter)
+                .build()
+                .expect("valid");
+            rt.block_on(async {
+                // Trip, and fail the first probe: open attempt 2.
+                let _ = breaker.call(fails(0)).await;
+                if let Some(period) = breaker.retry_after() {
+                    tokio::time::advance(period).await;
+                }
+                let _ = breaker.call(fails(0)).await;
+            });
+            assert_eq!(breaker.snapshot().attempt, 2, "{what}, {jitter}");
+            let breaker = &breaker;
+            let info = allocations_of(&rt, |i| async move {
+                let rejected = breaker.call(works(i)).await;
+                assert!(matches!(
+                    rejected,
+                    Err(AppError::Breaker(BreakerError::Open { .. }))
+                ));
+            });
+            assert_no_allocation(&format!("{what}, {jitter} jitter, open"), info);
+
+            rt.block_on(async {
+                if let Some(period) = breaker.retry_after() {
+                    tokio::time::advance(period).await;
+                }
+            });
+            let probe = breaker.try_acquire().expect("the probe slot");
+            let info = allocations_of(&rt, |i| async move {
+                let rejected = breaker.call(works(i)).await;
+                assert!(matches!(
+                    rejected,
+                    Err(AppError::Breaker(BreakerError::HalfOpenFull { .. }))
+                ));
+            });
+            assert_no_allocation(&format!("{what}, {jitter} jitter, half-open full"), info);
+            drop(probe);
+        }
+    }
+}
+
+/// Real transitions seen by the hooks of `windowed_breakers`.
+static WINDOW_TRANSITIONS: AtomicU64 = AtomicU64::new(0);
+
+/// One breaker of each window, with slow calls, a slow-call ratio, a backoff and jitter,
+/// that trips at its first failure or slow call.
+fn windowed_breakers() -> Vec<CircuitBreaker> {
+    windows()
+        .into_iter()
+        .zip([Jitter::Full, Jitter::Equal, Jitter::None, Jitter::Full])
+        .map(|((what, window), jitter)| {
+            CircuitBreaker::builder(format!("alloc.transitions.{what}"))
+                .window(window)
+                .trip_policy(TripPolicy::ConsecutiveFailures(1))
+                .max_requests(1)
+                .reset_timeout(Duration::from_millis(1))
+                .backoff(2.0, Duration::from_millis(8))
+                .jitter(jitter)
+                .slow_call(Duration::from_millis(1))
+                .slow_call_ratio(0.5, 1)
+                .on_state_change(|_, from, to| {
+                    assert_ne!(from, to);
+                    WINDOW_TRANSITIONS.fetch_add(1, Ordering::Relaxed);
+                })
+                .build()
+                .expect("valid")
+        })
+        .collect()
+}
+
+/// Waits out the open period `breaker` drew, if it is open.
+async fn wait_open(breaker: &CircuitBreaker) {
+    if let Some(period) = breaker.retry_after() {
+        tokio::time::advance(period).await;
+    }
+}
+
+/// Drives `breakers` in turn through every kind of transition until `transitions` have
+/// happened: Closed → Open (a failure), → HalfOpen → Open (a failed probe), → HalfOpen →
+/// Open (a slow probe), → HalfOpen → Closed, → Open (a slow call trips the slow-call
+/// ratio), → HalfOpen → Closed: ten per breaker and round, the open period drawn anew
+/// each time.
+async fn cycle_windows(breakers: &[CircuitBreaker], transitions: u64) {
+    let start = WINDOW_TRANSITIONS.load(Ordering::Relaxed);
+    while WINDOW_TRANSITIONS.load(Ordering::Relaxed) - start < transitions {
+        for b in breakers {
+            let _ = b.call(fails(0)).await;
+            wait_open(b).await;
+            let _ = b.call(fails(0)).await;
+            wait_open(b).await;
+            let _ = b.call(slow(0, false)).await;
+            wait_open(b).await;
+            let _ = b.call(works(0)).await;
+            let _ = b.call(slow(0, false)).await;
+            wait_open(b).await;
+            let _ = b.call(works(0)).await;
+        }
+    }
+}
+
+#[test]
+fn a_million_transitions_with_windows_slow_calls_and_backoff_do_not_grow_memory() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let breakers = windowed_breakers();
+    let before = WINDOW_TRANSITIONS.load(Ordering::Relaxed);
+    rt.block_on(cycle_windows(&breakers, 10));
+    assert_eq!(
+        WINDOW_TRANSITIONS.load(Ordering::Relaxed) - before,
+        40,
+        "ten transitions per breaker and round"
+    );
+    let few = measure(|| rt.block_on(cycle_windows(&breakers, 1_000)));
+    let middle = WINDOW_TRANSITIONS.load(Ordering::Relaxed);
+    let many = measure(|| rt.block_on(cycle_windows(&breakers, 1_000_000)));
+    let after = WINDOW_TRANSITIONS.load(Ordering::Relaxed);
+    assert!(after - middle >= 1_000_000, "{}", after - middle);
+    for b in &breakers {
+        assert_eq!(b.state(), State::Closed, "{}", b.name());
+    }
+    assert_no_growth(
+        "transitions with windows, slow calls and backoff",
+        &few,
+        &many,
+    );
 }
 
 // --- the same through `#[circuit_breaker]` --------------------------------------------

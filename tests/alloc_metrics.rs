@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use allocation_counter::measure;
 use async_breaker::{BreakerError, CircuitBreaker, State, TripPolicy};
+// The facade does not re-export the window settings (yet): the runtime's.
+use breaker_runtime::Window;
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Label, Metadata,
     Recorder, SharedString, Unit,
@@ -278,6 +280,57 @@ fn half_open_rejections_record_metrics_without_allocating() {
     assert_eq!(recorder.transitions(name, "open", "half-open"), 1.0);
     assert_eq!(recorder.transitions(name, "half-open", "closed"), 1.0);
     assert_eq!(recorder.state(name), 0.0);
+}
+
+#[test]
+fn slow_calls_record_metrics_without_allocating_whatever_the_window() {
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let recorder = Atomics::default();
+    let windows = [
+        ("fixed", Window::Fixed { interval: None }),
+        (
+            "interval",
+            Window::Fixed {
+                interval: Some(Duration::from_millis(10)),
+            },
+        ),
+        (
+            "rolling",
+            Window::Rolling {
+                length: Duration::from_millis(10),
+                buckets: 10,
+            },
+        ),
+        ("count", Window::Calls { calls: 100 }),
+    ];
+    for (what, window) in windows {
+        let name = format!("alloc_metrics.slow.{what}");
+        let breaker = build(
+            &recorder,
+            CircuitBreaker::builder(name.clone())
+                .window(window)
+                .slow_call(Duration::from_millis(1))
+                .slow_call_ratio(1.0, u64::MAX)
+                .trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX)),
+        );
+        let slow = |i: u64| async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if i.is_multiple_of(2) {
+                works(i).await
+            } else {
+                fails(i).await
+            }
+        };
+        let info = allocations_of(&rt, |i| breaker.call(slow(i)));
+        assert_no_allocation(&format!("{what} window, slow calls"), info);
+        assert_eq!(breaker.state(), State::Closed);
+        assert_eq!(
+            recorder.raw("breaker_slow_calls_total", &[("breaker", &name)]) as f64,
+            ALL_CALLS,
+            "{what}"
+        );
+    }
 }
 
 // --- the Prometheus exporter's recorder --------------------------------------------------

@@ -589,7 +589,7 @@ impl Machine {
                 counts.consecutive_successes = consecutive_successes;
                 counts.consecutive_failures = consecutive_failures;
                 counts.consecutive_slow_calls = slow_streak;
-                match self.trips(&counts, failed) {
+                match self.trips(&counts) {
                     Some(cause) => (State::Open, cause),
                     None => return,
                 }
@@ -599,11 +599,11 @@ impl Machine {
         self.transition(word, to, now.get(), Ending::Change(cause));
     }
 
-    /// Whether the counts trip a closed breaker, and why: the failure policy (after a
-    /// failure) before the slow-call ratio.
-    fn trips(&self, counts: &Counts, failed: bool) -> Option<Cause> {
+    /// Whether the counts trip a closed breaker, and why: the failure policy before the
+    /// slow-call ratio (both asked after a failure or a slow call).
+    fn trips(&self, counts: &Counts) -> Option<Cause> {
         let settings = self.settings();
-        if failed && settings.trip_policy.should_trip(counts) {
+        if settings.trip_policy.should_trip(counts) {
             return Some(Cause::Tripped);
         }
         let ratio = settings.slow_call_ratio?;

@@ -48,7 +48,8 @@ impl Outcome {
 
 /// When a closed breaker trips open. Exactly one policy applies to a breaker.
 ///
-/// The policy is consulted after every failure in the closed state.
+/// The policy is consulted after every failure, and every slow call (see
+/// [`Builder::slow_call`](crate::Builder::slow_call)), in the closed state.
 ///
 /// ```
 /// use breaker_runtime::{Counts, TripPolicy};
