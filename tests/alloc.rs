@@ -739,3 +739,64 @@ fn keyed_lookups_of_an_existing_key_do_not_allocate() {
     assert_eq!(hosts.len(), 3);
     assert_no_allocation("keyed lookup and call", info);
 }
+
+/// The tower layer on its success path: a service answering at once behind one breaker,
+/// with and without a deadline, and behind a breaker per key; and a service answering
+/// after a wait, under the breaker's deadline (its timer armed for every request).
+#[cfg(feature = "tower")]
+#[test]
+fn the_tower_layer_does_not_allocate_on_success() {
+    use std::convert::Infallible;
+
+    use async_breaker::tower::CircuitBreakerLayer;
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    let rt = paused_runtime();
+    let _inside = rt.enter();
+    let echo = service_fn(|x: u64| std::future::ready(Ok::<u64, Infallible>(x)));
+    let waits = service_fn(|x: u64| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<u64, Infallible>(x)
+    });
+    let plain = CircuitBreaker::builder("alloc.tower")
+        .build()
+        .expect("valid");
+    let timed = CircuitBreaker::builder("alloc.tower.deadline")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid");
+    let routes: KeyedBreakers<&'static str> =
+        KeyedBreakers::new(CircuitBreaker::builder("alloc.tower.keyed")).expect("valid");
+
+    let layered = CircuitBreakerLayer::new(plain.clone()).layer(echo);
+    let info = allocations_of(&rt, |i| {
+        let mut service = layered.clone();
+        async move { service.ready().await.unwrap().call(i).await.unwrap() }
+    });
+    assert_no_allocation("tower layer", info);
+    assert_eq!(plain.counts().total_successes, CALLS + 16);
+
+    let layered = CircuitBreakerLayer::new(timed.clone()).layer(echo);
+    let info = allocations_of(&rt, |i| {
+        let mut service = layered.clone();
+        async move { service.ready().await.unwrap().call(i).await.unwrap() }
+    });
+    assert_no_allocation("tower layer, with a deadline", info);
+
+    let layered = CircuitBreakerLayer::new(timed.clone()).layer(waits);
+    let info = allocations_of(&rt, |i| {
+        let mut service = layered.clone();
+        async move { service.ready().await.unwrap().call(i).await.unwrap() }
+    });
+    assert_no_allocation("tower layer, a wait under the deadline", info);
+    assert_eq!(timed.counts().total_successes, 2 * (CALLS + 16));
+
+    drop(routes.lookup("/price")); // made (and allocated) here, once
+    let keyed = CircuitBreakerLayer::keyed(routes.clone(), |_: &u64| "/price").layer(echo);
+    let info = allocations_of(&rt, |i| {
+        let mut service = keyed.clone();
+        async move { service.ready().await.unwrap().call(i).await.unwrap() }
+    });
+    assert_no_allocation("keyed tower layer", info);
+    assert_eq!(routes.lookup("/price").counts().total_successes, CALLS + 16);
+}

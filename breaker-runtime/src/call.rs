@@ -45,7 +45,7 @@ pin_project_lite::pin_project! {
 /// The answer is cached per thread and runtime; the first look in a runtime arms a timer to
 /// find out (tokio has no other way to tell), which in a runtime without time panics and is
 /// caught here (the process's panic hook still prints tokio's own explanation once).
-fn timer_available() -> bool {
+pub(crate) fn timer_available() -> bool {
     use std::cell::Cell;
     use tokio::runtime::{Handle, Id};
     thread_local! {

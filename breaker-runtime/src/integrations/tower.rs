@@ -57,12 +57,16 @@ use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::call::{Call, Convert, Judge};
-use crate::{BreakerError, CircuitBreaker, HttpClassifier, KeyedBreakers, Outcome};
+use crate::call::timer_available;
+use crate::observe::Finished;
+use crate::permit::CoreRef;
+use crate::{BreakerError, CircuitBreaker, HttpClassifier, KeyedBreakers, Outcome, Permit};
 
 /// The error type of [`CircuitBreakerService`]: the inner service's error or a
 /// [`BreakerError`], boxed, as tower middleware conventionally returns.
@@ -246,81 +250,39 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        // Admitted in place: the permit is not moved through a `Result` on its way into
-        // the future.
-        let mut permit = self.select.select(&req).waiting_permit();
-        if let Err(rejected) = permit.admit() {
-            return ResponseFuture {
-                kind: Kind::Rejected {
-                    error: Some(rejected),
-                },
-            };
-        }
+        let breaker = self.select.select(&req);
+        let m = &breaker.core.machine;
+        // One shape for an admitted and a refused request, so that the future is built
+        // in place wherever the caller keeps it, not built aside and copied there.
+        let (fut, permit, stage) = match m.acquire(|| m.now()) {
+            Ok(admission) => {
+                // As `CircuitBreaker::call`'s, the deadline is armed only if the request
+                // has to wait: it counts from the end of the first poll that left it
+                // pending.
+                let stage = match m.timeout() {
+                    None => Stage::Admitted,
+                    Some(timeout) => Stage::Due { timeout },
+                };
+                // The permit takes over this request's reference count on the breaker.
+                // It stays armed for panics until the inner service's `call` returns: a
+                // panic there is a failure of this request.
+                let mut permit = Permit::new(CoreRef::Shared(breaker.core), admission);
+                let fut = self.inner.call(req);
+                permit.set_fail_on_panic(false);
+                (Some(fut), permit, stage)
+            }
+            Err(rejection) => {
+                let error = Box::new(m.reject(rejection));
+                let permit = Permit::waiting(CoreRef::Shared(breaker.core));
+                (None, permit, Stage::Refused { error: Some(error) })
+            }
+        };
         ResponseFuture {
-            kind: Kind::Admitted {
-                call: Call::new(
-                    permit,
-                    Inner {
-                        fut: self.inner.call(req),
-                    },
-                    ClassifyInner(self.classify.clone()),
-                    TimedOut,
-                ),
-            },
+            fut,
+            permit,
+            classify: self.classify.clone(),
+            stage,
         }
-    }
-}
-
-/// The inner service's error, or the breaker's deadline.
-enum Failed<E> {
-    Inner(E),
-    Breaker(BreakerError),
-}
-
-/// The user's classifier, seeing the inner service's own result.
-struct ClassifyInner<C>(C);
-
-impl<C, Res, E> Judge<Result<Res, Failed<E>>> for ClassifyInner<C>
-where
-    C: Classify<Res, E>,
-{
-    #[inline]
-    fn judge(self, result: &Result<Res, Failed<E>>) -> Outcome {
-        match result {
-            Ok(response) => self.0.classify(Ok(response)),
-            Err(Failed::Inner(error)) => self.0.classify(Err(error)),
-            Err(Failed::Breaker(_)) => Outcome::Failure,
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The inner service's future, its error kept apart from the breaker's.
-    struct Inner<F> {
-        #[pin]
-        fut: F,
-    }
-}
-
-impl<F, Res, E> Future for Inner<F>
-where
-    F: Future<Output = Result<Res, E>>,
-{
-    type Output = Result<Res, Failed<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().fut.poll(cx).map_err(Failed::Inner)
-    }
-}
-
-/// Turns the deadline's error into the inner future's output.
-struct TimedOut;
-
-impl<Res, E> Convert<Result<Res, Failed<E>>> for TimedOut {
-    #[inline]
-    fn convert(&self, error: BreakerError) -> Result<Res, Failed<E>> {
-        Err(Failed::Breaker(error))
     }
 }
 
@@ -329,22 +291,74 @@ pin_project_lite::pin_project! {
     /// the breaker and its deadline, or the breaker's refusal, ready at once.
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, C> {
+        // Fields drop in declaration order: the inner future first, then the permit, so a
+        // cancelled probe gives its half-open slot back only once its body is gone.
+        // `None` for a request the breaker refused.
         #[pin]
-        kind: Kind<F, C>,
+        fut: Option<F>,
+        // Armed from admission until the outcome is recorded (or given back); armed for
+        // panics only while this request's own future is polled or classified, so that
+        // dropped while another future unwinds, it records nothing.
+        permit: Permit<'static>,
+        classify: C,
+        #[pin]
+        stage: Stage,
     }
 }
 
 pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind<F, C> {
-        Admitted {
-            #[pin]
-            call: Call<'static, Inner<F>, ClassifyInner<C>, TimedOut>,
+    /// Where a request stands beside its inner future.
+    #[project = StageProj]
+    enum Stage {
+        /// Admitted; the breaker has no timeout, or the request needs no timer.
+        Admitted,
+        /// Admitted with a deadline, not pending yet: its timer is made (after checking
+        /// that tokio's timer is available, as `CircuitBreaker::call` does) at the first
+        /// poll that leaves the request pending.
+        Due {
+            timeout: Duration,
         },
-        Rejected {
-            error: Option<BreakerError>,
+        /// Admitted and pending after its first poll, under the deadline's timer.
+        Timed {
+            #[pin]
+            sleep: Sleep,
+        },
+        /// Refused in `call`: the breaker's error, until it is polled.
+        Refused {
+            error: Option<Box<BreakerError>>,
         },
     }
+}
+
+/// What the deadline says of an admitted request whose inner future is pending.
+enum Deadline {
+    Running,
+    Passed,
+    /// The request has to wait, and no tokio timer is available here.
+    NoTimer,
+}
+
+/// Makes the timer at the request's first pending poll, so that a request that finishes at
+/// once never reads the clock or touches tokio's timer; then polls it.
+#[inline(never)]
+fn expired(mut stage: Pin<&mut Stage>, cx: &mut Context<'_>) -> Deadline {
+    match stage.as_mut().project() {
+        StageProj::Due { timeout } => {
+            if !timer_available() {
+                return Deadline::NoTimer;
+            }
+            let sleep = tokio::time::sleep(*timeout);
+            stage.set(Stage::Timed { sleep });
+        }
+        StageProj::Timed { .. } => {}
+        StageProj::Admitted | StageProj::Refused { .. } => return Deadline::Running,
+    }
+    if let StageProj::Timed { sleep } = stage.project()
+        && sleep.poll(cx).is_ready()
+    {
+        return Deadline::Passed;
+    }
+    Deadline::Running
 }
 
 impl<F, C, Res, E> Future for ResponseFuture<F, C>
@@ -357,23 +371,262 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Admitted { call } => call.poll(cx).map_err(|failed| match failed {
-                Failed::Inner(error) => error.into(),
-                Failed::Breaker(error) => Box::new(error) as BoxError,
-            }),
-            KindProj::Rejected { error } => {
-                let error = error
-                    .take()
-                    .expect("a rejected call polled after it finished");
-                Poll::Ready(Err(Box::new(error)))
+        let this = self.project();
+        let (Some(fut), true) = (this.fut.as_pin_mut(), this.permit.is_armed()) else {
+            return Poll::Ready(Err(refused(this.stage)));
+        };
+        let permit = this.permit;
+        // Should the inner future (or its classification) panic, the permit is dropped
+        // while this thread unwinds and records a failure.
+        permit.set_fail_on_panic(true);
+        match fut.poll(cx) {
+            Poll::Ready(result) => {
+                let outcome = this.classify.classify(result.as_ref());
+                permit.finish(outcome, Finished::from(outcome));
+                Poll::Ready(result.map_err(Into::into))
+            }
+            Poll::Pending => {
+                if !matches!(*this.stage, Stage::Admitted) {
+                    match expired(this.stage, cx) {
+                        Deadline::Running => {}
+                        Deadline::Passed => return Poll::Ready(Err(timed_out(permit))),
+                        Deadline::NoTimer => return Poll::Ready(Err(no_timer(permit))),
+                    }
+                }
+                permit.set_fail_on_panic(false);
+                Poll::Pending
             }
         }
     }
 }
 
+/// The breaker's refusal, once; or a request polled after it finished.
+#[cold]
+#[inline(never)]
+fn refused(stage: Pin<&mut Stage>) -> BoxError {
+    match stage.project() {
+        StageProj::Refused { error } => error
+            .take()
+            .expect("a rejected call polled after it finished"),
+        _ => panic!("a breaker call polled after it finished"),
+    }
+}
+
+/// The deadline passed: a failure, and the breaker's error.
+#[cold]
+#[inline(never)]
+fn timed_out(permit: &mut Permit<'static>) -> BoxError {
+    permit.finish(Outcome::Failure, Finished::Timeout);
+    let m = &*permit.core;
+    let after = m.timeout().unwrap_or_default();
+    #[cfg(feature = "tracing")]
+    crate::observe::Observer::timed_out(&m.name, after);
+    Box::new(BreakerError::Timeout {
+        name: m.name.clone(),
+        after,
+    })
+}
+
+/// The breaker has a timeout, the request has to wait, and tokio's timer is not available
+/// here: the request is dropped, and its admission is given back.
+#[cold]
+#[inline(never)]
+fn no_timer(permit: &mut Permit<'static>) -> BoxError {
+    permit.give_back();
+    let m = &*permit.core;
+    Box::new(BreakerError::NoTimer {
+        name: m.name.clone(),
+        timeout: m.timeout().unwrap_or_default(),
+    })
+}
+
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::future::{Future, pending, poll_fn, ready};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::pin::{Pin, pin};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    use super::{BoxError, CircuitBreakerLayer, CircuitBreakerService};
+    use crate::{BreakerError, CircuitBreaker, State, TripPolicy};
+
+    type Answer = Pin<Box<dyn Future<Output = Result<u32, BoxError>> + Send>>;
+
+    /// A service whose answers come from a function of the request.
+    #[derive(Clone)]
+    struct Answers<F>(F);
+
+    impl<F: FnMut(u32) -> Answer> Service<u32> for Answers<F> {
+        type Response = u32;
+        type Error = BoxError;
+        type Future = Answer;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, n: u32) -> Answer {
+            (self.0)(n)
+        }
+    }
+
+    /// 0 fails, 1 never answers, 2 panics when polled, 3 answers at its second poll, 4
+    /// panics in `call`; anything else succeeds at once.
+    fn answer(n: u32) -> Answer {
+        match n {
+            0 => Box::pin(ready(Err("down".into()))),
+            1 => Box::pin(pending()),
+            2 => Box::pin(async { panic!("the inner future panics") }),
+            3 => Box::pin(async {
+                tokio::task::yield_now().await;
+                Ok(3)
+            }),
+            4 => panic!("the inner service's call panics"),
+            n => Box::pin(ready(Ok(n))),
+        }
+    }
+
+    fn breaker(name: &'static str) -> CircuitBreaker {
+        CircuitBreaker::builder(name)
+            .trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .reset_timeout(Duration::from_secs(1))
+            .build()
+            .expect("valid")
+    }
+
+    type Layered = CircuitBreakerService<Answers<fn(u32) -> Answer>, CircuitBreaker>;
+
+    fn service(b: &CircuitBreaker) -> Layered {
+        CircuitBreakerLayer::new(b.clone()).layer(Answers(answer as fn(u32) -> Answer))
+    }
+
+    fn breaker_error(error: &BoxError) -> &BreakerError {
+        error
+            .downcast_ref::<BreakerError>()
+            .unwrap_or_else(|| panic!("expected a BreakerError, got {error:?}"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_request_records_nothing_and_gives_its_probe_slot_back() {
+        let b = breaker("tower-unit-dropped");
+        let mut s = service(&b);
+        let _ = s.call(0).await.unwrap_err();
+        assert_eq!(b.state(), State::Open);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(b.state(), State::HalfOpen);
+
+        let mut probe = Box::pin(s.call(1));
+        assert!(poll_fn(|cx| Poll::Ready(probe.as_mut().poll(cx).is_pending())).await);
+        let full = s.call(7).await.unwrap_err();
+        assert!(matches!(
+            breaker_error(&full),
+            BreakerError::HalfOpenFull { .. }
+        ));
+        drop(probe);
+        assert_eq!(b.counts().requests, 0, "the probe slot is back");
+        assert_eq!(b.state(), State::HalfOpen, "nothing recorded");
+        assert_eq!(s.call(7).await.unwrap(), 7);
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_in_the_inner_future_or_call_is_a_failure() {
+        for (name, n) in [("tower-unit-panic-poll", 2), ("tower-unit-panic-call", 4)] {
+            let b = breaker(name);
+            let mut s = service(&b);
+            let unwound = catch_unwind(AssertUnwindSafe(|| {
+                let mut fut = pin!(s.call(n));
+                let _ = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            }));
+            assert!(unwound.is_err());
+            assert_eq!(b.state(), State::Open, "{name}");
+            assert_eq!(b.counts().total_failures, 0, "{name}: a new generation");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_while_a_sibling_panics_records_nothing() {
+        let b = breaker("tower-unit-sibling");
+        let mut s = service(&b);
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            let mut request = pin!(s.call(1));
+            let pending = request
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+            assert!(pending.is_pending());
+            panic!("a sibling future panics while the request waits");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.counts().requests, 0, "its admission was given back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_answer_within_the_deadline_succeeds_and_one_past_it_fails() {
+        let b = CircuitBreaker::builder("tower-unit-deadline")
+            .timeout(Duration::from_secs(1))
+            .trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .build()
+            .expect("valid");
+        let mut s = service(&b);
+        assert_eq!(s.call(3).await.unwrap(), 3);
+        assert_eq!(s.call(5).await.unwrap(), 5);
+        assert_eq!(b.counts().total_successes, 2);
+        let late = s.call(1).await.unwrap_err();
+        assert!(
+            matches!(breaker_error(&late), BreakerError::Timeout { after, .. } if *after == Duration::from_secs(1))
+        );
+        assert_eq!(b.state(), State::Open);
+        let refused = s.call(5).await.unwrap_err();
+        assert!(matches!(breaker_error(&refused), BreakerError::Open { .. }));
+    }
+
+    #[test]
+    fn a_deadline_without_tokio_s_timer_is_an_error_once_the_request_waits() {
+        let b = CircuitBreaker::builder("tower-unit-no-timer")
+            .timeout(Duration::from_secs(1))
+            .build()
+            .expect("valid");
+        let mut s = service(&b);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Answers at once: no timer needed.
+        let mut fut = pin!(s.call(5));
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(5))));
+        // Has to wait: the deadline cannot be armed.
+        let mut fut = pin!(s.call(3));
+        let Poll::Ready(Err(error)) = fut.as_mut().poll(&mut cx) else {
+            panic!("expected an error at the first poll");
+        };
+        assert!(matches!(
+            breaker_error(&error),
+            BreakerError::NoTimer { .. }
+        ));
+        let counts = b.counts();
+        assert_eq!(
+            (counts.requests, counts.total_successes),
+            (1, 1),
+            "the waiting request was given back"
+        );
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "polled after it finished")]
+    async fn polling_a_finished_request_again_panics() {
+        let b = breaker("tower-unit-twice");
+        let mut s = service(&b);
+        let mut fut = pin!(s.call(5));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+        let _ = fut.as_mut().poll(&mut cx);
     }
 }
