@@ -37,9 +37,9 @@ pub(crate) enum Rejection {
 }
 
 /// What admission gave a call, what its outcome is recorded against: its generation and
-/// state (one word), and the clock at its admission when a rolling window or slow-call
-/// timing needs it (`extra`; its bucket is found again from it). Two plain words, so that
-/// a permit stores and reloads them without a wider copy.
+/// state (one word), and `extra`: the clock at admission when slow calls are timed (a
+/// rolling-window call's bucket follows from it), else a rolling-window call's bucket, else
+/// 0. Two plain words, so that a permit stores and reloads them without a wider copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Admission {
     word: u64,
@@ -144,9 +144,10 @@ pub(crate) struct Machine {
     slow_ns: AtomicU64,
     /// The width of a rolling window's buckets.
     width_ns: AtomicU64,
-    /// 1 when a closed breaker needs nothing but the generation's counts (a fixed window
-    /// without interval, no slow-call timing): the call path's fast case, decided by one
-    /// load.
+    /// The call path's fast case, decided by one load: [`PLAIN_FIXED`] when a closed
+    /// breaker needs nothing but the generation's counts (a fixed window without interval,
+    /// no slow-call timing), [`PLAIN_CALLS`] for a count window without slow-call timing
+    /// (admission is the same; a success also enters the window), 0 otherwise.
     plain: AtomicU64,
     /// The whole settings: read off the call path (snapshots, the trip policy after a
     /// failure, drawing an open period), written only by a reconfiguration.
@@ -163,10 +164,18 @@ fn width_of(window: Window) -> u64 {
     }
 }
 
-/// Whether a closed breaker with these settings needs nothing but the generation's counts.
+/// See [`Machine::plain`].
+const PLAIN_FIXED: u64 = 1;
+const PLAIN_CALLS: u64 = 2;
+
+/// The fast case of a closed breaker with these settings, if any.
 fn plain(settings: &Settings) -> u64 {
-    let fixed = settings.window == Window::Fixed { interval: None };
-    u64::from(fixed && settings.slow_call.is_none())
+    match settings.window {
+        _ if settings.slow_call.is_some() => 0,
+        Window::Fixed { interval: None } => PLAIN_FIXED,
+        Window::Calls { .. } => PLAIN_CALLS,
+        _ => 0,
+    }
 }
 
 /// One step of SplitMix64: a well-mixed 64-bit value from a counter.
@@ -273,13 +282,36 @@ impl Machine {
             .wrapping_add(now.saturating_sub(stamp.start) / width)
     }
 
+    /// The rolling-window bucket an admission's `extra` names: the bucket itself, or, when
+    /// slow calls are timed, the clock at admission, from which the bucket follows.
+    fn bucket_of(&self, stamp: Stamp, extra: u64) -> u64 {
+        if self.slow_ns().is_some() {
+            self.serial(stamp, extra)
+        } else {
+            extra
+        }
+    }
+
+    /// Whether rolling-window bucket `bucket` of the generation stamped `stamp` has left a
+    /// window of `buckets` buckets at `now` (`now >= start + (k + buckets)·w`, with no
+    /// division).
+    fn bucket_gone(&self, stamp: Stamp, bucket: u64, buckets: u64, now: u64) -> bool {
+        let width = self.width_ns.load(Ordering::Relaxed).max(1);
+        let k = bucket.wrapping_sub(stamp.base);
+        let ends = k
+            .saturating_add(buckets)
+            .saturating_mul(width)
+            .saturating_add(stamp.start);
+        now >= ends
+    }
+
     /// Admits a call or says why not.
     #[inline]
     pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<Admission, Rejection> {
         // The fast case: a closed breaker that counts nothing but its generation's counts
         // needs one count and no clock.
         let word = self.state.load();
-        if word.state() == State::Closed && self.plain.load(Ordering::Relaxed) == 1 {
+        if word.state() == State::Closed && self.plain.load(Ordering::Relaxed) != 0 {
             let generation = word.generation();
             let current = || self.generation();
             if let Update::Applied(_) = self
@@ -318,20 +350,20 @@ impl Machine {
                             let at = now.get();
                             let serial = self.serial(stamp, at);
                             let current = || self.generation() == generation;
-                            match rolling.add(serial, BUCKET_REQUESTS, current) {
-                                Some(bucket) if bucket == serial => {
-                                    return Ok(admission(State::Closed, at));
-                                }
-                                // Counted in a newer bucket (this caller's clock lags
-                                // another's): the call is admitted as of that bucket.
-                                Some(bucket) => {
-                                    let width = self.width_ns.load(Ordering::Relaxed).max(1);
-                                    let offset = bucket.wrapping_sub(stamp.base);
-                                    let start = stamp.start.saturating_add(offset * width);
-                                    return Ok(admission(State::Closed, start.max(at)));
-                                }
-                                None => continue,
+                            let Some(bucket) = rolling.add(serial, BUCKET_REQUESTS, current) else {
+                                continue;
+                            };
+                            if self.slow_ns().is_none() {
+                                return Ok(admission(State::Closed, bucket));
                             }
+                            // Timed for slowness: the clock at admission, or, counted in a
+                            // newer bucket (this caller's clock lags another's), the start
+                            // of that bucket.
+                            let width = self.width_ns.load(Ordering::Relaxed).max(1);
+                            let offset = bucket.wrapping_sub(stamp.base);
+                            let start = stamp.start.saturating_add(offset.saturating_mul(width));
+                            let extra = if bucket == serial { at } else { start.max(at) };
+                            return Ok(admission(State::Closed, extra));
                         }
                         Shape::Fixed => {
                             if let Some(interval) = self.interval_ns() {
@@ -435,11 +467,13 @@ impl Machine {
         clock: impl FnMut() -> u64,
     ) {
         // The fast case: a success in a closed breaker that counts nothing but its
-        // generation's counts changes two counts and never the state.
+        // generation's counts (and, with a count window, enters the window) changes two
+        // counts and never the state.
+        let plain = self.plain.load(Ordering::Relaxed);
         if admission.state() == State::Closed
             && outcome == Outcome::Success
             && !timed_out
-            && self.plain.load(Ordering::Relaxed) == 1
+            && plain != 0
         {
             let generation = admission.generation();
             if self.state.load().generation() != generation {
@@ -448,6 +482,12 @@ impl Machine {
             let current = || self.generation();
             let inc = |v| Some(incremented(v));
             if let Update::Applied(_) = self.tally.update(SUCCESSES, generation, current, inc) {
+                if plain == PLAIN_CALLS
+                    && let Shape::Calls(ring) = &self.shape
+                    && !ring.push(generation, current, false, false)
+                {
+                    return;
+                }
                 let streak = |s| Some(streak_after(s, false));
                 self.tally.update(STREAK, generation, current, streak);
             }
@@ -480,12 +520,11 @@ impl Machine {
                 let Read::At(stamp) = self.state.stamp_of(word) else {
                     return;
                 };
-                let bucket = self.serial(stamp, admission.extra);
-                let at = self.serial(stamp, now.get());
-                if !rolling.holds(bucket, at) {
+                let bucket = self.bucket_of(stamp, admission.extra);
+                if self.bucket_gone(stamp, bucket, rolling.len(), now.get()) {
                     return;
                 }
-                Some((rolling, bucket, at))
+                Some((rolling, bucket, stamp))
             }
             _ => None,
         };
@@ -580,7 +619,7 @@ impl Machine {
             // A breaker held closed never trips; the policies are consulted after a
             // failure or a slow call only.
             State::Closed if !word.forced() && (failed || slow) => {
-                let at = rolling.map(|(_, _, at)| at);
+                let at = rolling.map(|(_, _, stamp)| self.serial(stamp, now.get()));
                 let mut counts = self.window_counts(word, at);
                 // Its own updates are exact; the others are read now.
                 counts.total_successes = counts.total_successes.max(own[0]);
@@ -624,7 +663,7 @@ impl Machine {
                 if admission.extra != UNCOUNTED
                     && let Read::At(stamp) = self.state.stamp_of(word)
                 {
-                    rolling.remove_request(self.serial(stamp, admission.extra));
+                    rolling.remove_request(self.bucket_of(stamp, admission.extra));
                 }
             }
             _ => {

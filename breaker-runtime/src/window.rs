@@ -241,11 +241,6 @@ impl Rolling {
         }
         sums
     }
-
-    /// Whether bucket `serial` is still in the window that ends at bucket `now`.
-    pub(crate) fn holds(&self, serial: u64, now: u64) -> bool {
-        now.wrapping_sub(serial) < self.len()
-    }
 }
 
 /// An entry of a count window: the low 24 bits of the generation, the low 24 bits of the
@@ -385,7 +380,6 @@ mod tests {
         );
         r.add(16, BUCKET_SUCCESSES, yes);
         assert_eq!(r.add(13, BUCKET_SUCCESSES, yes), None, "16 took the slot");
-        assert!(r.holds(11, 13) && !r.holds(10, 13));
         r.remove_request(13);
         assert_eq!(
             r.totals(13)[BUCKET_REQUESTS],
