@@ -66,6 +66,24 @@ fn race_probe_with(core: &Arc<Machine>, read: impl FnOnce(&Machine) + Send + 'st
     reader.join().unwrap();
 }
 
+/// Admits one call per outcome at `NOW`, then records the outcomes on threads of their own,
+/// all at once.
+fn record_concurrently(core: &Arc<Machine>, outcomes: &[Outcome]) {
+    let threads: Vec<_> = outcomes
+        .iter()
+        .map(|&outcome| (core.acquire(|| NOW).unwrap(), outcome))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(a, outcome)| {
+            let core = Arc::clone(core);
+            thread::spawn(move || core.record(a, outcome, false, || NOW))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 /// Trips a fresh breaker and moves it to half-open.
 fn half_open(core: &Machine) {
     trip(core);
@@ -105,17 +123,7 @@ fn concurrent_failures_trip_once_with_one_hook_call() {
     loom::model(|| {
         let calls = Arc::new(AtomicUsize::new(0));
         let core = core(1, 1, Some(Arc::clone(&calls)));
-        let permits: Vec<_> = (0..2).map(|_| core.acquire(|| NOW).unwrap()).collect();
-        let threads: Vec<_> = permits
-            .into_iter()
-            .map(|a| {
-                let core = Arc::clone(&core);
-                thread::spawn(move || core.record(a, Outcome::Failure, false, || NOW))
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        record_concurrently(&core, &[Outcome::Failure, Outcome::Failure]);
         assert_eq!(state(&core), State::Open);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(core.view().word.generation(), 1);
@@ -358,17 +366,7 @@ fn a_rolling_window_drops_an_outcome_whose_bucket_a_newer_call_took_over() {
 fn concurrent_failures_in_a_rolling_window_trip_once() {
     loom::model(|| {
         let core = rolling(2);
-        let calls: Vec<_> = (0..2).map(|_| core.acquire(|| NOW).unwrap()).collect();
-        let threads: Vec<_> = calls
-            .into_iter()
-            .map(|a| {
-                let core = Arc::clone(&core);
-                thread::spawn(move || core.record(a, Outcome::Failure, false, || NOW))
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        record_concurrently(&core, &[Outcome::Failure, Outcome::Failure]);
         assert_eq!(state(&core), State::Open, "the second failure sees both");
         assert_eq!(core.view().word.generation(), 1);
     });
@@ -386,18 +384,7 @@ fn a_count_window_counts_concurrent_outcomes_once_each() {
         let core = machine(b, None);
         let first = core.acquire(|| NOW).unwrap();
         core.record(first, Outcome::Success, false, || NOW);
-        let calls: Vec<_> = (0..2).map(|_| core.acquire(|| NOW).unwrap()).collect();
-        let threads: Vec<_> = calls
-            .into_iter()
-            .zip([Outcome::Failure, Outcome::Success])
-            .map(|(a, outcome)| {
-                let core = Arc::clone(&core);
-                thread::spawn(move || core.record(a, outcome, false, || NOW))
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        record_concurrently(&core, &[Outcome::Failure, Outcome::Success]);
         // Three outcomes through a window of two: the first one left, whichever order the
         // other two finished in.
         let sums = counts(&core);
