@@ -101,6 +101,21 @@ pub(crate) fn unpack(word: u64, generation: u64) -> Option<u64> {
     (word >> VALUE_BITS == generation & TAG_MASK).then_some(word & VALUE_MASK)
 }
 
+/// Whether a tag (the low bits of a generation) is older than `generation`'s: behind it by
+/// less than half the tag space. A word of a newer generation is not older, which keeps a
+/// late retag (by the winner of an earlier transition, preempted between publishing its
+/// generation and retagging) from wiping a newer generation's count.
+pub(crate) fn tag_older(tag: u64, generation: u64, bits: u32) -> bool {
+    let mask = (1 << bits) - 1;
+    let behind = (generation & mask).wrapping_sub(tag & mask) & mask;
+    behind != 0 && behind < (1 << (bits - 1))
+}
+
+/// Whether `word` holds the count of a generation older than `generation`.
+pub(crate) fn older(word: u64, generation: u64) -> bool {
+    tag_older(word >> VALUE_BITS, generation, 64 - VALUE_BITS)
+}
+
 pub(crate) fn incremented(value: u64) -> u64 {
     if value >= MAX { MAX } else { value + 1 }
 }
@@ -145,6 +160,22 @@ pub(crate) fn from_values(values: [u64; WORDS]) -> Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_older_tags_are_older() {
+        assert!(older(pack(6, 9), 7));
+        assert!(!older(pack(7, 9), 7), "the same generation");
+        assert!(!older(pack(8, 9), 7), "a newer generation");
+        assert!(
+            older(pack((1 << 24) - 1, 9), 1 << 24),
+            "across the tag's wrap"
+        );
+        assert!(
+            !older(pack(1 << 24, 9), (1 << 24) - 1),
+            "newer across the wrap"
+        );
+        assert!(tag_older(3, 4, 24) && !tag_older(5, 4, 24));
+    }
 
     #[test]
     fn tags_separate_generations() {

@@ -52,12 +52,15 @@ fn update(
     }
 }
 
-/// Retags `cell` for `generation` unless it holds that generation's count already, so that
-/// no word keeps an ancient generation's tag, which 2^24 generations later would read as
-/// current. A failed exchange means a newer count was just written, which is recent enough.
+/// Retags `cell` for `generation` if it holds an older generation's count, so that no word
+/// keeps an ancient generation's tag, which 2^24 generations later would read as current.
+/// A word of `generation` or of a newer one is left alone: the retag of a transition whose
+/// winner was preempted after publishing may run after later transitions, and must not wipe
+/// their counts. A failed exchange means a newer count was just written, which is recent
+/// enough.
 fn retag(cell: &AtomicU64, generation: u64) {
     let word = cell.load(Ordering::Relaxed);
-    if counts::unpack(word, generation).is_none() {
+    if counts::older(word, generation) {
         let _ = cell.compare_exchange(
             word,
             counts::pack(generation, 0),
@@ -342,12 +345,17 @@ impl Ring {
         totals
     }
 
-    /// Empties the window for a new generation (after it is published). Entries written
-    /// late by the old generation carry its tag and are never read as the new one's.
+    /// Empties the window for a new generation (after it is published): entries of older
+    /// generations are cleared, those of this generation or a newer one (written after a
+    /// later transition, should this retag run late) are left alone. Entries written late
+    /// by an old generation carry its tag and are never read as the new one's.
     pub(crate) fn retag(&self, generation: u64) {
         retag(&self.head, generation);
         for cell in &*self.slots {
-            cell.store(0, Ordering::Relaxed);
+            let word = cell.load(Ordering::Relaxed);
+            if counts::tag_older(word >> 40, generation, POSITION_BITS) {
+                let _ = cell.compare_exchange(word, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -355,6 +363,7 @@ impl Ring {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::counts::REQUESTS;
 
     #[test]
     fn a_rolling_window_sums_the_last_buckets_only() {
@@ -391,6 +400,33 @@ mod tests {
             None,
             "generation over"
         );
+    }
+
+    #[test]
+    fn a_late_retag_never_wipes_a_newer_generations_count() {
+        let t = Tally::new();
+        // Generation 2 has counted while the winner of the transition to 1 was preempted
+        // before its retag.
+        t.update(REQUESTS, 2, || 2, |r| Some(r + 1));
+        t.retag(1);
+        assert_eq!(
+            t.value(REQUESTS, 2),
+            1,
+            "the late retag left generation 2 alone"
+        );
+        t.retag(3);
+        assert_eq!(t.value(REQUESTS, 3), 0);
+        assert_eq!(t.value(REQUESTS, 2), 0, "an older count is retagged");
+        let ring = Ring::new(2);
+        assert!(ring.push(5, || 5, true, false));
+        ring.retag(4);
+        assert_eq!(
+            ring.totals(5).failures,
+            1,
+            "the late ring retag left generation 5 alone"
+        );
+        ring.retag(6);
+        assert_eq!(ring.totals(6), RingTotals::default());
     }
 
     #[test]
