@@ -141,18 +141,20 @@ impl CircuitBreaker {
     ///
     /// The settings are checked first: invalid ones are an error and change nothing.
     /// Valid ones start a new generation in the current state (counts cleared; outcomes of
-    /// calls admitted before are stale and dropped; an open breaker's `reset_timeout`
-    /// counts afresh from now), and listeners receive a [`StateChange`] with
-    /// [`Cause::Reconfigured`] (with `from == to` unless time moved the state first), as
-    /// do tracing and metrics (`breaker_reconfigurations_total`). The breaker's own
-    /// `on_state_change` hook hears only real changes of state, so not this. A hold
-    /// ([`force_open`](Self::force_open)) stays. Safe against concurrent calls: a call
-    /// reads the settings of the generation that admitted it, and one admitted before
-    /// finishes under the generation rule like any stale call (its deadline is the one it
-    /// was admitted with).
+    /// calls admitted before are stale and dropped; an open breaker draws its open period
+    /// afresh from now), and listeners receive a [`StateChange`](crate::StateChange) with
+    /// [`Cause::Reconfigured`](crate::Cause::Reconfigured) (with `from == to` unless time
+    /// moved the state first), as do tracing and metrics
+    /// (`breaker_reconfigurations_total`). The breaker's own `on_state_change` hook hears
+    /// only real changes of state, so not this. A hold ([`force_open`](Self::force_open))
+    /// stays. The window may change its length or interval but not its kind or size. Safe
+    /// against concurrent calls: a call reads the settings of the generation that admitted
+    /// it, and one admitted before finishes under the generation rule like any stale call
+    /// (a deadline it armed already stays as it was).
     ///
     /// Every clone of the breaker sees the new settings; a breaker shared by name
-    /// ([`Builder::build_shared`]) still matches builders with its original settings.
+    /// ([`Builder::build_shared`](crate::Builder::build_shared)) still matches builders
+    /// with its original settings.
     ///
     /// ```
     /// use std::time::Duration;
@@ -171,7 +173,9 @@ impl CircuitBreaker {
     /// ```
     ///
     /// # Errors
-    /// The [`BuildError`] of an invalid setting; nothing changes then.
+    /// The [`BuildError`] of an invalid setting, or
+    /// [`BuildError::WindowShapeChanged`] for a window of another kind or size; nothing
+    /// changes then.
     pub fn reconfigure(&self, settings: Settings) -> Result<(), BuildError> {
         self.core.machine.reconfigure(settings)
     }
@@ -254,7 +258,7 @@ pub struct Snapshot {
         serde(serialize_with = "crate::serde_impl::seconds")
     )]
     pub retry_after: Option<Duration>,
-    /// Which open attempt it is on (see [`StateChange::attempt`]).
+    /// Which open attempt it is on (see [`StateChange::attempt`](crate::StateChange::attempt)).
     pub attempt: u32,
     /// Its settings.
     pub settings: Settings,
