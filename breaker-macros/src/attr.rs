@@ -258,10 +258,7 @@ fn path_text(path: &Path) -> String {
 
 fn unknown_key(path: &Path) -> syn::Error {
     let shown = path_text(path);
-    let suggestion = KEYS
-        .iter()
-        .filter(|k| edit_distance(k, &shown) <= 2)
-        .min_by_key(|k| edit_distance(k, &shown))
+    let suggestion = closest(KEYS.iter().copied(), &shown, 2)
         .map(|close| format!("; did you mean `{close}`?"))
         .unwrap_or_default();
     let valid = KEYS
@@ -273,6 +270,21 @@ fn unknown_key(path: &Path) -> syn::Error {
         path.span(),
         format!("unknown key `{shown}`{suggestion}\nthe valid keys are: {valid}"),
     )
+}
+
+/// The candidate nearest to `given`, if one is within `most` edits: the "did you mean" of
+/// every message about an unknown word.
+pub(crate) fn closest<'a>(
+    candidates: impl IntoIterator<Item = &'a str>,
+    given: &str,
+    most: usize,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(c, given), c))
+        .filter(|(distance, _)| *distance <= most)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.

@@ -157,10 +157,7 @@ fn fallback_mode(args: &Args, func: Option<&ItemFn>, errors: &mut Errors) -> (bo
             "rejected" => {}
             "error" => on_error = true,
             other => {
-                let close = ["rejected", "error"]
-                    .into_iter()
-                    .filter(|v| crate::attr::edit_distance(v, other) <= 3)
-                    .min_by_key(|v| crate::attr::edit_distance(v, other))
+                let close = crate::attr::closest(["rejected", "error"], other, 3)
                     .map(|v| format!("; did you mean \"{v}\"?"))
                     .unwrap_or_default();
                 errors.push(

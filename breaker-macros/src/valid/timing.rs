@@ -192,11 +192,7 @@ pub(super) fn jitter(args: &Args, errors: &mut Errors) -> Option<JitterSetting> 
     if let Some((_, jitter)) = NAMES.iter().find(|(name, _)| *name == given) {
         return Some(*jitter);
     }
-    let close = NAMES
-        .iter()
-        .map(|(name, _)| *name)
-        .filter(|name| crate::attr::edit_distance(name, &given) <= 2)
-        .min_by_key(|name| crate::attr::edit_distance(name, &given))
+    let close = crate::attr::closest(NAMES.iter().map(|(name, _)| *name), &given, 2)
         .map(|name| format!("; did you mean \"{name}\"?"))
         .unwrap_or_default();
     errors.push(
