@@ -43,6 +43,9 @@ pub struct Builder {
     pub(crate) code: Option<Settings>,
     pub(crate) hook: Option<Hook>,
     pub(crate) functions: Functions,
+    /// Joins the process's fleet (see [`Builder::shared`]).
+    #[cfg(feature = "redis")]
+    pub(crate) shared: bool,
 }
 
 impl CircuitBreaker {
@@ -64,7 +67,22 @@ impl Builder {
             code: None,
             hook: None,
             functions: Functions::default(),
+            #[cfg(feature = "redis")]
+            shared: false,
         }
+    }
+
+    /// Shares the breaker's state with the other replicas of the service: with `true` it
+    /// joins the fleet installed with [`shared::install`](crate::shared::install) (when
+    /// the install happens, if the breaker is built before it). The call path never waits
+    /// on the store; see the [`shared`](crate::shared) module for what is shared and what
+    /// happens when the store fails. A keyed set built from this builder shares each key's
+    /// breaker.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared(mut self, on: bool) -> Builder {
+        self.shared = on;
+        self
     }
 
     /// The name the breaker will have.
@@ -247,7 +265,14 @@ impl Builder {
     pub fn build(self) -> Result<CircuitBreaker, BuildError> {
         let builder = self.configured();
         builder.check()?;
-        Ok(crate::registry::insert(builder.into_core()))
+        #[cfg(feature = "redis")]
+        let shared = builder.shared;
+        let breaker = crate::registry::insert(builder.into_core());
+        #[cfg(feature = "redis")]
+        if shared {
+            crate::shared::enlist(&breaker);
+        }
+        Ok(breaker)
     }
 
     /// Gets or creates the shared breaker of this name: if a live breaker made by
@@ -286,7 +311,13 @@ impl Builder {
         builder.check()?;
         let name = builder.name.clone();
         match crate::registry::shared(&name, || builder.clone().into_core()) {
-            Ok(breaker) => Ok(breaker),
+            Ok(breaker) => {
+                #[cfg(feature = "redis")]
+                if builder.shared {
+                    crate::shared::enlist(&breaker);
+                }
+                Ok(breaker)
+            }
             Err(existing) => {
                 match builder.difference(&existing.core.built, &existing.core.functions) {
                     None => Ok(existing),
@@ -307,6 +338,8 @@ impl Builder {
             hook,
             functions,
             configured: _,
+            #[cfg(feature = "redis")]
+                shared: _,
         } = self;
         let observer = Observer::new(&name, hook, crate::registry::listeners());
         Core::new(Parts {

@@ -129,6 +129,8 @@ mod fallback;
 #[path = "integrations/http.rs"]
 mod http_classify;
 mod keyed;
+#[cfg(feature = "redis")]
+mod link;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod machine;
@@ -144,6 +146,9 @@ pub mod reqwest;
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 mod serde_impl;
 mod settings;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod shared;
 mod state;
 mod sync;
 #[cfg(feature = "tower")]

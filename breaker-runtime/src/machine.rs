@@ -155,6 +155,9 @@ pub(crate) struct Machine {
     /// The state of this breaker's random sequence (for jitter).
     random: AtomicU64,
     pub(crate) observer: Observer,
+    /// The breaker's link to its fleet, once it joins one.
+    #[cfg(feature = "redis")]
+    link: std::sync::OnceLock<std::sync::Arc<crate::link::Link>>,
 }
 
 fn width_of(window: Window) -> u64 {
@@ -215,6 +218,8 @@ impl Machine {
             settings: RwLock::new(settings),
             random: AtomicU64::new(seed()),
             observer,
+            #[cfg(feature = "redis")]
+            link: std::sync::OnceLock::new(),
         }
     }
 
@@ -427,12 +432,26 @@ impl Machine {
                 State::HalfOpen => {
                     let ignored = self.tally.value(IGNORED, generation);
                     let budget = self.max_requests();
+                    // In a fleet, the probes this replica holds tokens for.
+                    #[cfg(feature = "redis")]
+                    let budget = self
+                        .link
+                        .get()
+                        .map_or(budget, |link| budget.min(link.tokens(generation)));
                     let current = || self.generation();
                     match self.tally.update(REQUESTS, generation, current, |r| {
                         (r.saturating_sub(ignored) < budget).then(|| incremented(r))
                     }) {
                         Update::Applied(_) => return Ok(admission(State::HalfOpen, admitted)),
-                        Update::Refused => return Err(Rejection::HalfOpenFull),
+                        Update::Refused => {
+                            #[cfg(feature = "redis")]
+                            if let Some(link) = self.link.get()
+                                && budget < self.max_requests()
+                            {
+                                link.refused();
+                            }
+                            return Err(Rejection::HalfOpenFull);
+                        }
                         Update::Stale => {}
                     }
                 }
@@ -640,7 +659,7 @@ impl Machine {
 
     /// Whether the counts trip a closed breaker, and why: the failure policy before the
     /// slow-call ratio (both asked after a failure or a slow call).
-    fn trips(&self, counts: &Counts) -> Option<Cause> {
+    pub(crate) fn trips(&self, counts: &Counts) -> Option<Cause> {
         let settings = self.settings();
         if settings.trip_policy.should_trip(counts) {
             return Some(Cause::Tripped);
@@ -747,6 +766,19 @@ impl Machine {
     /// operator action that leaves the state as it was (holding an open breaker open,
     /// resetting a closed one), starts a new generation silently.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64, ending: Ending) -> bool {
+        self.transition_to(from, to, now, ending, None)
+    }
+
+    /// [`transition`](Self::transition), with the open period and attempt given instead
+    /// of drawn (`given`: nanoseconds and attempt), as when following a fleet.
+    fn transition_to(
+        &self,
+        from: Word,
+        to: State,
+        now: u64,
+        ending: Ending,
+        given: Option<(u64, u64)>,
+    ) -> bool {
         if !self.state.claim(from) {
             return false;
         }
@@ -762,10 +794,10 @@ impl Machine {
             (State::HalfOpen, State::Open) if !forced => old.attempt + 1,
             _ => old.attempt,
         };
-        let period = if to == State::Open && !forced {
-            self.draw(attempt.max(1))
-        } else {
-            0
+        let (period, attempt) = match given {
+            Some(given) => given,
+            None if to == State::Open && !forced => (self.draw(attempt.max(1)), attempt),
+            None => (0, attempt),
         };
         let base = match &self.shape {
             Shape::Rolling(rolling) => self
@@ -804,7 +836,63 @@ impl Machine {
             };
             self.observer.notify(&change);
         }
+        #[cfg(feature = "redis")]
+        if let (Some(link), Some(cause)) = (self.link.get(), news) {
+            link.moved(from.state(), to, cause, period, attempt);
+        }
         true
+    }
+
+    /// The breaker's link to its fleet, if it joined one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn link(&self) -> Option<&std::sync::Arc<crate::link::Link>> {
+        self.link.get()
+    }
+
+    /// Joins a fleet through `link`; `false` if the breaker has joined one already.
+    #[cfg(feature = "redis")]
+    pub(crate) fn attach(&self, link: std::sync::Arc<crate::link::Link>) -> bool {
+        self.link.set(link).is_ok()
+    }
+
+    /// Takes the fleet's state: moves to `to` (an open breaker for `period` nanoseconds,
+    /// on open attempt `attempt`), reported with [`Cause::Shared`]. A breaker an operator
+    /// holds is left alone. Returns whether it moved.
+    #[cfg(feature = "redis")]
+    pub(crate) fn follow(&self, to: State, period: u64, attempt: u64) -> bool {
+        loop {
+            let word = self.state.load();
+            if word.busy() {
+                std::hint::spin_loop();
+                continue;
+            }
+            if word.forced() {
+                return false;
+            }
+            let ending = Ending::Change(Cause::Shared);
+            if self.transition_to(word, to, self.now(), ending, Some((period, attempt))) {
+                return true;
+            }
+        }
+    }
+
+    /// Trips a closed breaker for `cause` (the fleet's counts tripped the policy), as a
+    /// failure would; nothing happens if it is not closed (or is held closed).
+    #[cfg(feature = "redis")]
+    pub(crate) fn trip(&self, cause: Cause) {
+        loop {
+            let word = self.state.load();
+            if word.busy() {
+                std::hint::spin_loop();
+                continue;
+            }
+            if word.state() != State::Closed || word.forced() {
+                return;
+            }
+            if self.transition(word, State::Open, self.now(), Ending::Change(cause)) {
+                return;
+            }
+        }
     }
 
     /// Moves to `to` whatever the state, for an operator. Waits out a transition that is

@@ -44,6 +44,9 @@ pub enum Cause {
     /// generation in the same state (`from == to`), reported to listeners, tracing and
     /// metrics but not to the breaker's `on_state_change` hook.
     Reconfigured,
+    /// The breaker follows the state its fleet shares (another replica tripped it, probed
+    /// it or closed it; see the `shared` module).
+    Shared,
 }
 
 impl Cause {
@@ -61,6 +64,7 @@ impl Cause {
             Cause::ForcedClosed => "held closed by an operator",
             Cause::Reset => "reset by an operator",
             Cause::Reconfigured => "reconfigured with new settings",
+            Cause::Shared => "the fleet's shared state moved",
         }
     }
 
