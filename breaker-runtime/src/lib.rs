@@ -100,6 +100,9 @@
 //!   breakers share theirs), so breakers made per tenant or per key grow it by 13 series
 //!   per distinct name; keep names bounded or let the exporter expire idle series.
 //! - `serde`: `Serialize` for [`Snapshot`] (durations in seconds).
+//! - `redis`: one breaker for a whole fleet of replicas, its state shared through Redis
+//!   ([`Builder::shared`] and the `shared` module; with `metrics`, also
+//!   `breaker_shared_sync_errors_total{breaker}`); the call path never waits on Redis.
 //! - `config`: settings from a TOML file and `BREAKER_<NAME>_<KEY>` environment variables,
 //!   applied to the breakers made after they are loaded (the `config` module).
 //!
