@@ -654,3 +654,95 @@ fn a_fleet_needs_a_runtime() {
     assert_eq!(err, SharedError::NoRuntime);
     assert!(err.to_string().contains("tokio runtime"));
 }
+
+/// A store that fails its first `fail` syncs, then answers as an empty closed fleet.
+#[cfg(feature = "tracing")]
+struct Flaky {
+    calls: std::sync::Arc<AtomicU64>,
+    fail: u64,
+}
+
+#[cfg(feature = "tracing")]
+impl Store for Flaky {
+    fn sync<'a>(&'a self, _: &'a str, _: &'a Report) -> shared::SyncFuture<'a> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let fail = n < self.fail;
+        Box::pin(async move {
+            if fail {
+                Err(shared::StoreError::new("connection refused"))
+            } else {
+                Ok(shared::Reply::new(
+                    "e".into(),
+                    1,
+                    State::Closed,
+                    Duration::ZERO,
+                    0,
+                    Counts::default(),
+                    0,
+                ))
+            }
+        })
+    }
+}
+
+/// Counts `tracing` events of target `breaker` at WARN and INFO.
+#[cfg(feature = "tracing")]
+#[derive(Default)]
+struct Events {
+    warn: AtomicU64,
+    info: AtomicU64,
+}
+
+#[cfg(feature = "tracing")]
+impl tracing::Subscriber for &'static Events {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let m = event.metadata();
+        if m.target() == "breaker" && *m.level() == tracing::Level::WARN {
+            self.warn.fetch_add(1, Ordering::SeqCst);
+        }
+        if m.target() == "breaker" && *m.level() == tracing::Level::INFO {
+            self.info.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// An outage is reported once, however many syncs fail, and the return once.
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn an_outage_is_reported_once_and_so_is_the_return() {
+    let events: &'static Events = Box::leak(Box::default());
+    let _guard = tracing::subscriber::set_default(events);
+    let calls = std::sync::Arc::new(AtomicU64::new(0));
+    let store = Flaky {
+        calls: calls.clone(),
+        fail: 4,
+    };
+    let fleet = Fleet::builder(store)
+        .sync_interval(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::builder(unique("outage")).build().unwrap();
+    fleet.join(&b).unwrap();
+    until("the store answers again", || status(&b).attached).await;
+    assert_eq!(status(&b).sync_errors, 4);
+    assert_eq!(
+        events.warn.load(Ordering::SeqCst),
+        1,
+        "one warning for four failures"
+    );
+    assert_eq!(
+        events.info.load(Ordering::SeqCst),
+        1,
+        "one note of the return"
+    );
+}
