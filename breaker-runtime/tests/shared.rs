@@ -435,6 +435,57 @@ async fn a_paused_redis_never_delays_a_call() {
     .await;
 }
 
+/// Outcomes recorded on three replicas, end to end: once each has synced after its last
+/// outcome, the fleet's counts are the sum of all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleets_counts_are_the_sum_of_every_replicas_outcomes() {
+    fn never(_: &Counts) -> bool {
+        false
+    }
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let name = unique("outcomes");
+    let r = replicas(&server, &name, Duration::from_millis(20), |b| {
+        b.trip_policy(TripPolicy::Custom(never))
+    })
+    .await;
+    let plan = [(7, 2, 1), (3, 5, 0), (11, 0, 4)];
+    for (b, (ok, failed, ignored)) in r.iter().zip(plan) {
+        for _ in 0..ok {
+            b.try_acquire().unwrap().success();
+        }
+        fail(b, failed);
+        for _ in 0..ignored {
+            b.try_acquire().unwrap().ignore();
+        }
+    }
+    for b in &r {
+        next_sync(b).await;
+    }
+    // A fourth replica that reports nothing reads the fleet's counts.
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let first = store.sync(&name, &Report::new("reader")).await.unwrap();
+    let reply = store
+        .sync(
+            &name,
+            &report(
+                "reader",
+                Some(&first.epoch),
+                first.generation,
+                Counts::default(),
+            ),
+        )
+        .await
+        .unwrap();
+    let c = reply.counts;
+    assert_eq!(reply.state, State::Closed);
+    assert_eq!(c.total_successes, 7 + 3 + 11);
+    assert_eq!(c.total_failures, 2 + 5);
+    assert_eq!(c.total_ignored, 1 + 4);
+    assert_eq!(c.requests, 10 + 8 + 15);
+}
+
 fn counts(values: [u64; 8]) -> Counts {
     let mut c = Counts::default();
     c.requests = values[0];
@@ -589,6 +640,15 @@ async fn shared_true_joins_the_installed_fleet_even_when_built_before_it() {
     })
     .await;
     assert!(shared::status(&local).is_none(), "not asked to share");
+    // A keyed set made from a shared template shares each key's breaker.
+    let hosts: breaker_runtime::KeyedBreakers<String> =
+        breaker_runtime::KeyedBreakers::new(CircuitBreaker::builder(unique("hosts")).shared(true))
+            .unwrap();
+    let host = hosts.get("10.0.0.7:8080");
+    until("the key's breaker syncs", || {
+        shared::status(&host).is_some_and(|s| s.syncs >= 1)
+    })
+    .await;
     assert_eq!(
         fleet.join(&early),
         Err(SharedError::AlreadyJoined {
