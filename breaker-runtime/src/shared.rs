@@ -813,7 +813,8 @@ impl Syncer {
             epoch: reply.epoch.clone(),
             generation: reply.generation,
         });
-        follow(machine, &self.link, reply, moved_on, self.used);
+        let grace = self.inner.sync_interval;
+        follow(machine, &self.link, reply, moved_on, self.used, grace);
         self.link.attached.store(true, Ordering::Release);
         self.link.syncs.fetch_add(1, Ordering::AcqRel);
     }
@@ -822,8 +823,16 @@ impl Syncer {
 /// Moves the local breaker to the fleet's state, grants it the fleet's probe tokens, and
 /// asks its trip policy about the fleet's counts. `moved_on`: the fleet started a new
 /// generation since the last sync; `used`: the probes the report counted, which a new
-/// local generation has not used.
-fn follow(machine: &Machine, link: &Link, reply: &Reply, moved_on: bool, used: u64) {
+/// local generation has not used; `grace`: how early a local open period may end (a
+/// half-open replica whose fleet opens again within it stays put: it has no tokens).
+fn follow(
+    machine: &Machine,
+    link: &Link,
+    reply: &Reply,
+    moved_on: bool,
+    used: u64,
+    grace: Duration,
+) {
     let now = machine.now();
     let view = machine.settle(now);
     let word = view.word;
@@ -831,6 +840,9 @@ fn follow(machine: &Machine, link: &Link, reply: &Reply, moved_on: bool, used: u
     let mut renewed = false;
     if !word.forced() {
         match reply.state {
+            // Its own clock ran a little ahead of the store's: the gate holds its probes
+            // back until the fleet is half-open too.
+            State::Open if local == State::HalfOpen && !moved_on && reply.retry_after <= grace => {}
             State::Open => {
                 let period = nanos(reply.retry_after).max(1);
                 // Off by more than a few milliseconds from the fleet's open period: take
