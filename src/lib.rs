@@ -46,6 +46,9 @@ pub use breaker_runtime::HttpClassifier;
 pub use breaker_runtime::config;
 #[cfg(feature = "reqwest-middleware")]
 pub use breaker_runtime::reqwest;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use breaker_runtime::shared;
 #[cfg(feature = "tower")]
 pub use breaker_runtime::tower;
 pub use breaker_runtime::{

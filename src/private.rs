@@ -6,7 +6,8 @@
 //! to create the breaker into its [`Slot`]; then, for an admitted call,
 //! [`ReturnType::run`] or [`ReturnType::run_with`] (the runtime's public [`Permit::run`] and
 //! [`Permit::run_with`]), or, when the breaker rejects the call, the fallback through
-//! [`Fallback`] and [`Same`], inside [`nested_fallback`].
+//! [`Fallback`] and [`Same`], inside [`nested_fallback`]. With `shared = true`, the
+//! breaker's builder goes through [`join_fleet!`](join_fleet) first.
 //!
 //! The traits carry `#[diagnostic::on_unimplemented]` messages written for the user of the
 //! attribute, and are used through qualified paths (`<R as ReturnType>::err`) rather than
@@ -23,6 +24,35 @@ pub use breaker_runtime::{
     Jitter, KeyedBreakers, Name, Outcome, Permit, TripPolicy, Window,
 };
 pub use once_cell::sync::OnceCell;
+
+/// `join_fleet!(builder, "message")`: `shared = true`. With the `redis` feature, the
+/// builder with `.shared(true)`, joining the process-wide fleet of breakers that share
+/// their state through Redis. Without it, the message (the attribute's, saying to enable
+/// the feature) as a compile error where the attribute put this call, on its `shared` key;
+/// it replaces the builder, so that no error about a missing `Builder::shared` follows.
+///
+/// The attribute cannot see the facade's features; this macro is defined by them.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_join_fleet {
+    ($builder:expr, $needs_redis:literal $(,)?) => {
+        $builder.shared(true)
+    };
+}
+
+/// `join_fleet!(builder, "message")` without the `redis` feature: the message as a compile
+/// error (see the definition with the feature).
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_join_fleet {
+    ($builder:expr, $needs_redis:literal $(,)?) => {
+        ::core::compile_error!($needs_redis)
+    };
+}
+
+pub use __breaker_join_fleet as join_fleet;
 
 /// The static that holds an annotated function's breaker, or the reason it has none.
 pub type Slot = OnceCell<Result<CircuitBreaker, BreakerError>>;

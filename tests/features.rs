@@ -1,7 +1,9 @@
 //! The facade's cargo features, seen from a user's side: `tracing` events on transitions,
-//! rejections and timeouts, and `serde` snapshots. (`metrics` is covered by
-//! `tests/observability.rs` and `tests/alloc_metrics.rs`.) Each part compiles only with
-//! its feature on: `cargo test --test features --features tracing,serde`.
+//! rejections and timeouts, `serde` snapshots, and `shared = true` with and without
+//! `redis`. (`metrics` is covered by `tests/observability.rs` and
+//! `tests/alloc_metrics.rs`.) Each part compiles only with its feature on:
+//! `cargo test --test features --features tracing,serde,redis`; the part about a feature
+//! being off only without it: `cargo test --test features`.
 
 /// A dependency's error.
 #[cfg(any(feature = "tracing", feature = "serde"))]
@@ -325,4 +327,49 @@ mod serde_snapshots {
             })
         );
     }
+}
+
+/// `shared = true` in the attribute builds breakers that join the process-wide fleet.
+#[cfg(feature = "redis")]
+mod redis_shared {
+    use async_breaker::{BreakerError, State, circuit_breaker, registry};
+
+    #[circuit_breaker(shared = true, timeout = "2s")]
+    async fn default_named() -> Result<u32, BreakerError> {
+        Ok(1)
+    }
+
+    #[circuit_breaker(name = "features.redis.named", shared = true, consecutive_failures = 3)]
+    async fn named() -> Result<u32, BreakerError> {
+        Ok(2)
+    }
+
+    #[circuit_breaker(name = "features.redis.keyed", key = host, shared = true)]
+    async fn keyed(host: &str) -> Result<u32, BreakerError> {
+        Ok(u32::try_from(host.len()).unwrap_or(u32::MAX))
+    }
+
+    /// No fleet is installed in this test binary: the breakers work as local ones, and
+    /// would join a fleet installed later.
+    #[tokio::test]
+    async fn shared_breakers_work_before_a_fleet_is_installed() {
+        assert_eq!(default_named().await.unwrap(), 1);
+        assert_eq!(named().await.unwrap(), 2);
+        assert_eq!(keyed("10.0.0.7:8080").await.unwrap(), 13);
+        for name in [
+            "features.redis.named",
+            "features.redis.keyed[10.0.0.7:8080]",
+        ] {
+            let breaker = registry::get(name).unwrap_or_else(|| panic!("{name} is registered"));
+            assert_eq!(breaker.state(), State::Closed, "{name}");
+        }
+    }
+}
+
+/// Without the `redis` feature, `shared = true` is one compile error, on the key, that says
+/// to enable the feature. (trybuild builds its cases with this test's features.)
+#[cfg(not(feature = "redis"))]
+#[test]
+fn shared_true_needs_the_redis_feature() {
+    trybuild::TestCases::new().compile_fail("tests/ui/without_redis/*.rs");
 }

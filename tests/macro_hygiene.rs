@@ -62,6 +62,9 @@ mod shadowed {
         fn same(&self) -> u8 {
             0
         }
+        fn shared(&self) -> u8 {
+            0
+        }
     }
     impl<T: ?Sized> Sneaky for T {}
 
@@ -111,6 +114,12 @@ mod shadowed {
         ::core::result::Result::Ok(id)
     }
 
+    #[cfg(feature = "redis")]
+    #[circuit_breaker(name = "hygiene::shared", shared = true, window_calls = 10)]
+    pub(crate) async fn shared(id: u32) -> Answer {
+        ::core::result::Result::Ok(id)
+    }
+
     pub(crate) struct Client;
 
     impl Client {
@@ -154,6 +163,14 @@ mod no_prelude {
     ) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
         ::core::result::Result::Ok(0)
     }
+
+    #[cfg(feature = "redis")]
+    #[::async_breaker::circuit_breaker(shared = true, fallback = cached)]
+    pub(crate) async fn fetch_shared(
+        id: u32,
+    ) -> ::core::result::Result<u32, ::async_breaker::BreakerError> {
+        ::core::result::Result::Ok(id)
+    }
 }
 
 #[tokio::test]
@@ -164,4 +181,9 @@ async fn shadowed_names_do_not_reach_the_expansion() {
     assert_eq!(shadowed::Client.get(4).await.unwrap(), 4);
     assert_eq!(no_prelude::fetch(5).await.unwrap(), 5);
     assert_eq!(no_prelude::fetch_at("ab", 5).await.unwrap(), 5);
+    #[cfg(feature = "redis")]
+    {
+        assert_eq!(shadowed::shared(9).await.unwrap(), 9);
+        assert_eq!(no_prelude::fetch_shared(6).await.unwrap(), 6);
+    }
 }

@@ -93,8 +93,21 @@ async fn rolling(n: u32) -> Result<u32, AppError> {
     Ok(n)
 }
 
-#[circuit_breaker(window_calls = 100, slow_call = Duration::from_millis(250))]
+#[circuit_breaker(window_calls = 100, slow_call = Duration::from_millis(250), shared = false)]
 async fn counted(n: u32) -> Result<u32, AppError> {
+    tokio::task::yield_now().await;
+    Ok(n)
+}
+
+#[cfg(feature = "redis")]
+#[circuit_breaker(name = "lints::shared", shared = true, timeout = "1s", fallback = cached_fleet)]
+async fn fleet(n: u32) -> Result<u32, AppError> {
+    tokio::task::yield_now().await;
+    Ok(n)
+}
+
+#[cfg(feature = "redis")]
+async fn cached_fleet(n: u32) -> Result<u32, AppError> {
     tokio::task::yield_now().await;
     Ok(n)
 }
@@ -142,6 +155,8 @@ async fn annotated_functions_are_lint_clean() {
     assert_eq!(keyed("host").await.unwrap(), 4);
     assert_eq!(rolling(3).await.unwrap(), 3);
     assert_eq!(counted(4).await.unwrap(), 4);
+    #[cfg(feature = "redis")]
+    assert_eq!(fleet(5).await.unwrap(), 5);
     let mut client = Client { calls: 0 };
     assert_eq!(client.bump().await.unwrap(), 1);
     assert_eq!(client.calls().await.unwrap(), 1);

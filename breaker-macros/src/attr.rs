@@ -37,6 +37,7 @@ pub(crate) const KEYS: &[&str] = &[
     "fallback_reason",
     "key",
     "max_keys",
+    "shared",
     "crate",
 ];
 
@@ -100,6 +101,7 @@ pub(crate) struct Args {
     pub(crate) max_keys: Option<Arg<LitInt>>,
     pub(crate) fallback_on: Option<Arg<LitStr>>,
     pub(crate) fallback_reason: Option<Arg<syn::LitBool>>,
+    pub(crate) shared: Option<Arg<syn::LitBool>>,
     pub(crate) krate: Option<Arg<Path>>,
 }
 
@@ -165,6 +167,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Args {
             "max_keys" => slot.set(&mut out.max_keys, integer(&name, &value)),
             "fallback_on" => slot.set(&mut out.fallback_on, string(&name, &value)),
             "fallback_reason" => slot.set(&mut out.fallback_reason, boolean(&name, &value)),
+            "shared" => slot.set(&mut out.shared, boolean(&name, &value)),
             "crate" => slot.set(&mut out.krate, crate_path(&value)),
             _ => errors.push(at, unknown_key(&meta.path)),
         }
@@ -531,6 +534,35 @@ mod tests {
                 errors[0]
             );
         }
+    }
+
+    #[test]
+    fn shared_takes_true_or_false() {
+        for (value, on) in [(quote!(true), true), (quote!(false), false)] {
+            let (args, errors) = parsed(quote!(shared = #value));
+            assert!(errors.is_empty(), "{errors:?}");
+            let shared = args.shared.unwrap();
+            assert_eq!(shared.value.value, on);
+            assert_eq!(shared.position, 0);
+        }
+        for value in [quote!("true"), quote!(1), quote!(yes), quote!(!false)] {
+            let (_, errors) = parsed(quote!(shared = #value));
+            assert_eq!(
+                errors,
+                ["`shared` takes `true` or `false`: `shared = true`"]
+            );
+        }
+        let (_, errors) = parsed(quote!(shraed = true));
+        assert!(
+            errors[0].starts_with("unknown key `shraed`; did you mean `shared`?"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[0].contains("`max_keys`, `shared`, `crate`"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

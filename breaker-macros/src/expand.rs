@@ -189,6 +189,35 @@ fn settings(config: &Config, private: &TokenStream) -> TokenStream {
     out
 }
 
+/// `Builder::new(#name)` with the settings given. With `shared = true` it goes through the
+/// facade's `join_fleet!`, spanned on the `shared` key: that adds `.shared(true)`, or, in a
+/// facade built without its `redis` feature (which the attribute cannot see), is the
+/// compile error [`NEEDS_REDIS`] there, in place of the builder (so no error about the
+/// missing `Builder::shared` follows it).
+fn builder(config: &Config, private: &TokenStream, name: TokenStream) -> TokenStream {
+    let settings = settings(config, private);
+    let builder = quote!(#private::Builder::new(#name) #settings);
+    let Some(key) = config.shared else {
+        return builder;
+    };
+    let at = located(key);
+    let private = respan(private.clone(), at);
+    let mut needs_redis = Literal::string(NEEDS_REDIS);
+    needs_redis.set_span(at);
+    quote_spanned!(at=> #private::join_fleet!(#builder, #needs_redis))
+}
+
+/// The error of `shared = true` when the facade was built without its `redis` feature.
+const NEEDS_REDIS: &str = concat!(
+    "`shared = true` shares the breaker's state with the service's other replicas through \
+     Redis, which needs the `redis` feature of async-breaker; enable it in Cargo.toml: \
+     `async-breaker = { version = \"",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR"),
+    "\", features = [\"redis\"] }`"
+);
+
 /// What the pieces of the expansion need to know about the function.
 struct Context {
     /// `::async_breaker::__private`, or the same under the `crate = "..."` path.
@@ -354,13 +383,13 @@ fn breaker(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
             };
         };
     };
-    let settings = settings(config, private);
     let name = match &config.name {
         Some(name) => {
             quote!(<#private::Name as ::core::convert::From<&'static str>>::from(#name))
         }
         None => default_name(cx, fn_name),
     };
+    let builder = builder(config, private, quote!(__breaker_name));
     let max_keys = config.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
     // The key's type is checked where it is written, as a message about the key.
     let at = located(key.span());
@@ -371,7 +400,7 @@ fn breaker(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
             &__BREAKER,
             #checked_key,
             || #name,
-            |__breaker_name| #private::Builder::new(__breaker_name) #settings,
+            |__breaker_name| #builder,
             #max_keys,
         ) {
             ::core::result::Result::Ok(__breaker) => __breaker,
@@ -403,7 +432,6 @@ fn default_name(cx: &Context, fn_name: &str) -> TokenStream {
 /// Creates the breaker: shared by name when named, the function's own otherwise.
 fn init(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
     let private = &cx.private;
-    let settings = settings(config, private);
     let default_name = match (&config.name, cx.receiver) {
         (Some(name), _) => {
             // The functions a shared breaker must agree on, beyond its settings (the
@@ -416,15 +444,14 @@ fn init(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
                 let ret = &cx.ret;
                 quote!(.classify_identity::<#ret, _>(&#classify))
             });
-            return quote!(#private::shared(#private::Builder::new(#name) #settings #trip #classify));
+            let builder = builder(config, private, quote!(#name));
+            return quote!(#private::shared(#builder #trip #classify));
         }
         (None, _) => default_name(cx, fn_name),
     };
+    let builder = builder(config, private, quote!(__breaker_name));
     quote! {
-        #private::own(
-            #default_name,
-            |__breaker_name| #private::Builder::new(__breaker_name) #settings,
-        )
+        #private::own(#default_name, |__breaker_name| #builder)
     }
 }
 
@@ -614,6 +641,7 @@ mod tests {
         method_calls: Vec<ExprMethodCall>,
         locals: Vec<Local>,
         qualified_self_types: Vec<Type>,
+        macros: Vec<syn::Macro>,
     }
 
     impl Visit<'_> for Found {
@@ -636,6 +664,10 @@ mod tests {
         fn visit_qself(&mut self, qself: &syn::QSelf) {
             self.qualified_self_types.push((*qself.ty).clone());
             visit::visit_qself(self, qself);
+        }
+        fn visit_macro(&mut self, mac: &syn::Macro) {
+            self.macros.push(mac.clone());
+            visit::visit_macro(self, mac);
         }
     }
 
@@ -811,6 +843,86 @@ mod tests {
         );
         let slow: Expr = parse_quote!(SLOW);
         assert_eq!(args[0], slow, "an expression passes through");
+    }
+
+    /// The builder handed to the facade's `join_fleet!` in the expansion of `args`, and
+    /// the message given with it; `None` without one.
+    fn joined(args: TokenStream) -> Option<(Expr, syn::LitStr)> {
+        let out = expand(
+            args,
+            parse_quote!(
+                async fn f(id: u32) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        let found = found(&out);
+        assert!(
+            !found
+                .method_calls
+                .iter()
+                .any(|call| call.method == "shared"),
+            "`.shared(true)` is the facade's to add"
+        );
+        let mut joins = found.macros.iter().filter(|mac| {
+            segments(&mac.path)
+                .last()
+                .is_some_and(|s| s == "join_fleet")
+        });
+        let join = joins.next()?;
+        assert!(joins.next().is_none(), "one builder per expansion");
+        assert_eq!(
+            segments(&join.path),
+            ["async_breaker", "__private", "join_fleet"]
+        );
+        let body = join
+            .parse_body_with(|input: syn::parse::ParseStream<'_>| {
+                let builder: Expr = input.parse()?;
+                input.parse::<syn::Token![,]>()?;
+                Ok((builder, input.parse()?))
+            })
+            .expect("`join_fleet!(builder, \"message\")`");
+        Some(body)
+    }
+
+    #[test]
+    fn shared_true_hands_the_builder_to_the_facade() {
+        for args in [
+            quote!(shared = true, timeout = "2s"),
+            quote!(name = "pricing", shared = true, timeout = "2s"),
+            quote!(key = id, shared = true, timeout = "2s"),
+        ] {
+            let (builder, message) = joined(args.clone()).expect("a `join_fleet!`");
+            // The whole builder with its settings: `Builder::new(..).timeout(..)`.
+            let Expr::MethodCall(timeout) = &builder else {
+                panic!(
+                    "{args}: not a builder with its settings: {}",
+                    quote!(#builder)
+                );
+            };
+            assert_eq!(timeout.method, "timeout");
+            let Expr::Call(new) = &*timeout.receiver else {
+                panic!("{args}: not `Builder::new(..)`");
+            };
+            let Expr::Path(new) = &*new.func else {
+                unreachable!()
+            };
+            assert_eq!(segments(&new.path)[2..], ["Builder", "new"]);
+            assert_eq!(message.value(), NEEDS_REDIS);
+        }
+        assert!(joined(quote!(shared = false, timeout = "2s")).is_none());
+        assert!(joined(quote!(timeout = "2s")).is_none());
+    }
+
+    #[test]
+    fn the_redis_message_says_how_to_enable_the_feature() {
+        assert!(NEEDS_REDIS.starts_with("`shared = true` shares the breaker's state"));
+        assert!(
+            NEEDS_REDIS.ends_with(
+                "enable it in Cargo.toml: `async-breaker = { version = \"0.1\", features = [\"redis\"] }`"
+            ),
+            "{NEEDS_REDIS}"
+        );
     }
 
     #[test]

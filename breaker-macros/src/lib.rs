@@ -96,6 +96,7 @@ use crate::errors::{Errors, FUNCTION};
 /// | `fallback` | path to an `async fn` | none | called with the same arguments when the breaker rejects the call |
 /// | `key` | expression over the arguments | none | one breaker per value (a host, a tenant), named `name[value]` |
 /// | `max_keys` | integer ≥ 1 | `1024` | with `key` only: how many keyed breakers the function keeps |
+/// | `shared` | `true` or `false` | `false` | with the `redis` feature: the breaker shares its state with the service's other replicas through Redis, in the fleet the application installs at start-up (see the [`shared`](https://docs.rs/async-breaker/latest/async_breaker/shared/index.html) module) |
 /// | `fallback_on` | `"rejected"` or `"error"` | `"rejected"` | with `"error"`, the fallback also answers admitted calls that fail or time out (after they were recorded) |
 /// | `fallback_reason` | `true` or `false` | `false` | the fallback takes one more, last argument: a `FallbackReason` |
 /// | `crate` | string path | `"::async_breaker"` | where `async-breaker` is, for crates that re-export it |
@@ -698,11 +699,13 @@ use crate::errors::{Errors, FUNCTION};
 /// `backoff` below 1.0 or not finite, `backoff` or `max_reset_timeout` without the other,
 /// `max_reset_timeout` below `reset_timeout`, an unknown `jitter`, an empty name, a setting that reads the function's arguments or `self`, a function that
 /// is not `async`, a `const fn`, a missing return type, a method already rewritten by
-/// `#[async_trait]` (see [Limits](#limits)). The type checker then reports, on the return
-/// type, a return type that is not a `Result`; on the error type, an error type without
-/// `From<BreakerError>`; and on the `fallback = ...` or `classify = ...` path, a fallback
-/// or classifier that does not fit the function (a fallback that is not `async`, takes
-/// other arguments or returns another type).
+/// `#[async_trait]` (see [Limits](#limits)). `shared = true` without the `redis` feature
+/// of `async-breaker` is one error on the `shared` key, which says how to enable it. The
+/// type checker then reports, on the return type, a return type that is not a `Result`;
+/// on the error type, an error type without `From<BreakerError>`; and on the
+/// `fallback = ...` or `classify = ...` path, a fallback or classifier that does not fit
+/// the function (a fallback that is not `async`, takes other arguments or returns another
+/// type).
 ///
 /// # Limits
 ///

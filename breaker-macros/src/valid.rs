@@ -64,6 +64,9 @@ pub(crate) struct Config {
     pub(crate) fallback_on_error: bool,
     /// `fallback_reason = true`: the fallback takes a last `FallbackReason` argument.
     pub(crate) fallback_reason: bool,
+    /// `shared = true`: the span of the key, where a facade built without its `redis`
+    /// feature reports that it needs it. `None` for `shared = false` and by default.
+    pub(crate) shared: Option<Span>,
 }
 
 /// Checks the arguments, and, when the function could be parsed, that no setting reads its
@@ -112,6 +115,11 @@ pub(crate) fn config(mut args: Args, func: Option<&ItemFn>, errors: &mut Errors)
     let slow_call = slow_call(&mut args, timeout.as_ref(), errors);
     let backoff = backoff(&mut args, reset_timeout.as_ref(), errors);
     let name = args.name.map(|arg| arg.value);
+    let shared = args
+        .shared
+        .as_ref()
+        .filter(|arg| arg.value.value)
+        .map(|arg| arg.key);
     Config {
         krate: args.krate.map_or_else(default_crate_path, |arg| arg.value),
         name,
@@ -145,6 +153,7 @@ pub(crate) fn config(mut args: Args, func: Option<&ItemFn>, errors: &mut Errors)
         }),
         fallback_on_error,
         fallback_reason,
+        shared,
     }
 }
 
@@ -813,6 +822,18 @@ mod tests {
             quote!(#krate).to_string(),
             quote!(::async_breaker).to_string()
         );
+    }
+
+    #[test]
+    fn shared_true_keeps_the_key_and_false_is_the_default() {
+        let (config, errors) = checked(quote!(name = "pricing", shared = true));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(config.shared.is_some());
+        for args in [quote!(shared = false), TokenStream::new()] {
+            let (config, errors) = checked(args);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(config.shared.is_none());
+        }
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn trip(counts: &Counts) -> bool {
     classify = classify,
     on_state_change = log,
     fallback = cached,
+    shared = false,
     crate = "::async_breaker",
 )]
 async fn everything(id: u32) -> Result<u32, BreakerError> {
