@@ -123,8 +123,12 @@ impl fmt::Debug for Word {
 pub(crate) const EPOCH: u64 = 1 << 62;
 
 /// A duration in nanoseconds, saturating.
+#[inline]
 pub(crate) fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // Seconds and nanoseconds apart: no 128-bit arithmetic on the clock's path.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// What a generation is besides its state word, written once when it begins.
