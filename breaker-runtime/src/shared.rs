@@ -704,6 +704,14 @@ struct Syncer {
     used: u64,
 }
 
+/// A sync task that ends (its breaker is gone, or its runtime shut down) leaves a breaker
+/// that lives on to decide alone: no probe waits for tokens that will never come.
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.link.detach();
+    }
+}
+
 impl Syncer {
     async fn run(mut self) {
         loop {

@@ -331,6 +331,8 @@ fn a_replica_killed_mid_probe_frees_its_token_after_the_lease() {
         doomed.shutdown_background();
         std::mem::forget(probe);
         let died = Instant::now();
+        // (Its breaker outlives its runtime here: with no sync task left, it decides alone.)
+        until("a's sync task is gone", || !status(&a).attached).await;
         let p = loop {
             if let Ok(p) = b.try_acquire_owned() {
                 break p;
