@@ -46,6 +46,8 @@ pub use breaker_runtime::HttpClassifier;
 pub use breaker_runtime::config;
 #[cfg(feature = "reqwest-middleware")]
 pub use breaker_runtime::reqwest;
+#[cfg(feature = "redis")]
+pub use breaker_runtime::shared;
 #[cfg(feature = "tower")]
 pub use breaker_runtime::tower;
 pub use breaker_runtime::{
