@@ -153,7 +153,7 @@ impl Story {
         self.replicas[0].first_change(State::Open, since)
     }
 
-    /// Takes in one event of replica `n` (1-based), and the line it makes, if any.
+    /// Takes in one event of replica `n` (1-based), with the timeline line it makes, if any.
     pub(crate) fn record(&mut self, n: usize, t: u64, event: Event) {
         let healed = self.healed_at.is_some();
         let trip_t = self.trip().map(|c| c.t);
