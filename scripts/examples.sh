@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every example to completion (debug build), the demo in its short configuration,
 # so that none can rot. Fails if any example exits non-zero or runs past its time limit.
+# The fleet example needs redis-server on PATH (or REDIS_URL).
 #
 #   scripts/examples.sh            # all of them
 #   scripts/examples.sh demo       # only the ones named
