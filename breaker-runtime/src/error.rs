@@ -37,10 +37,12 @@ pub enum BreakerError {
         /// How long until the breaker admits a probe call.
         retry_after: Duration,
     },
-    /// The breaker is half-open and its probe budget (`max_requests`) is taken by calls
-    /// still in flight; the call was rejected without running.
+    /// The breaker is half-open and has no probe slot free: its probe budget
+    /// (`max_requests`) is taken by calls still in flight, or, for a breaker that shares its
+    /// state with a fleet, this replica holds no free probe token (it asks the fleet for one
+    /// at its next sync). The call was rejected without running.
     #[error(
-        "circuit breaker \"{name}\" is half-open and all its probe slots are taken; retry once the probes finish"
+        "circuit breaker \"{name}\" is half-open and has no probe slot free (its probes are in flight, or its fleet has not granted this replica one); retry shortly"
     )]
     HalfOpenFull {
         /// The breaker's name.

@@ -18,7 +18,11 @@
 //!   counts, as it does about its own after a failure. A trip anywhere is taken to the
 //!   store at once, and every other replica opens at its next sync, with the fleet's
 //!   `retry_after`. Consecutive counts are summed across replicas: five failures in a row
-//!   on each of two replicas count as ten.
+//!   on each of two replicas count as ten. A trip on the fleet's counts is reported like a
+//!   trip on the replica's own ([`Cause::Tripped`](crate::Cause::Tripped) or
+//!   [`Cause::SlowCallsTripped`](crate::Cause::SlowCallsTripped)), with the replica's own
+//!   counts in the [`StateChange`](crate::StateChange); a replica that opens because
+//!   another one tripped reports [`Cause::Shared`](crate::Cause::Shared).
 //! - **Half-open.** The store moves the fleet to half-open when the open period has
 //!   elapsed on the store's clock. Probes are tokens: `max_requests` for the whole fleet,
 //!   granted to replicas that asked for one (a probe refused for want of a token asks at
