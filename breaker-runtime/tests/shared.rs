@@ -3,7 +3,7 @@
 //! [`Fleet`] (its own replica id and connection), as separate processes would have.
 //!
 //! Without a `redis-server` the tests say so loudly and skip, unless
-//! `BREAKER_REQUIRE_REDIS=1` (as in CI), which makes them fail instead.
+//! `ASYNC_BREAKER_REQUIRE_REDIS=1` (as in CI), which makes them fail instead.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -32,7 +32,7 @@ impl Server {
             Err(why) => {
                 let message = format!("redis-server could not be started: {why}");
                 assert!(
-                    std::env::var_os("BREAKER_REQUIRE_REDIS").is_none(),
+                    std::env::var_os("ASYNC_BREAKER_REQUIRE_REDIS").is_none(),
                     "{message}"
                 );
                 eprintln!(
