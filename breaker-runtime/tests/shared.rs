@@ -488,6 +488,33 @@ async fn the_fleets_counts_are_the_sum_of_every_replicas_outcomes() {
     assert_eq!(c.requests, 10 + 8 + 15);
 }
 
+/// The script is run by its hash; a server that forgot it (`SCRIPT FLUSH`, a restart of
+/// a server that keeps its data) gets it again, and no sync fails for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_forgot_the_script_gets_it_again() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let r = replicas(&server, &unique("flush"), Duration::from_millis(20), |b| b).await;
+    let mut admin = server.client().await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    for b in &r {
+        next_sync(b).await;
+        assert_eq!(status(b).sync_errors, 0, "no sync failed");
+    }
+    let loaded: Vec<i64> = redis::cmd("SCRIPT")
+        .arg("EXISTS")
+        .arg(redis::Script::new(include_str!("../src/shared.lua")).get_hash())
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(loaded, [1], "loaded again");
+}
+
 fn counts(values: [u64; 8]) -> Counts {
     let mut c = Counts::default();
     c.requests = values[0];
