@@ -319,12 +319,13 @@ fn a_replica_killed_mid_probe_frees_its_token_after_the_lease() {
         })
         .await;
         // Replica a takes the fleet's only probe token...
-        let probe = loop {
-            if let Ok(p) = a.try_acquire_owned() {
-                break p;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let mut probe = None;
+        until("a is granted the fleet's probe token", || {
+            probe = a.try_acquire_owned().ok();
+            probe.is_some()
+        })
+        .await;
+        let probe = probe.expect("a probe");
         next_sync(&b).await;
         assert!(b.try_acquire().is_err(), "the fleet's one token is a's");
         // ...and dies with it.
