@@ -93,7 +93,8 @@ impl Link {
 
     /// The machine changed state: a change of its own (not one that follows the fleet, an
     /// operator's or a reconfiguration) is news for the fleet, taken at once.
-    pub(crate) fn moved(&self, from: State, to: State, cause: Cause, period: u64, attempt: u64) {
+    /// Its own changes all end in `Open` or `Closed`.
+    pub(crate) fn moved(&self, to: State, cause: Cause, period: u64, attempt: u64) {
         let own = matches!(
             cause,
             Cause::Tripped
@@ -102,7 +103,7 @@ impl Link {
                 | Cause::ProbeSlow
                 | Cause::ProbesSucceeded
         );
-        if !own || from == to || to == State::HalfOpen {
+        if !own {
             return;
         }
         *self.moved.lock().unwrap_or_else(PoisonError::into_inner) = Some(Move {

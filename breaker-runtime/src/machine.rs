@@ -838,7 +838,7 @@ impl Machine {
         }
         #[cfg(feature = "redis")]
         if let (Some(link), Some(cause)) = (self.link.get(), news) {
-            link.moved(from.state(), to, cause, period, attempt);
+            link.moved(to, cause, period, attempt);
         }
         true
     }

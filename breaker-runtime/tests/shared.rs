@@ -380,10 +380,16 @@ async fn redis_killed_mid_run_leaves_every_replica_answering_and_restarted_they_
             .all(|b| !status(b).attached && status(b).sync_errors > 0)
     })
     .await;
-    // Alone, each still trips on its own failures.
+    // Alone, each still trips on its own failures; the sync that would take the trip to
+    // the fleet fails, and the trip waits for the store.
+    let errors = status(&r[2]).sync_errors;
     fail(&r[2], 3);
     assert_eq!(r[2].state(), State::Open);
     assert_eq!(r[0].state(), State::Closed);
+    until("the trip's own sync fails", || {
+        status(&r[2]).sync_errors > errors
+    })
+    .await;
 
     server.restart();
     until("every replica rejoins", || {
@@ -487,6 +493,27 @@ async fn the_fleets_counts_are_the_sum_of_every_replicas_outcomes() {
     assert_eq!(c.total_failures, 2 + 5);
     assert_eq!(c.total_ignored, 1 + 4);
     assert_eq!(c.requests, 10 + 8 + 15);
+}
+
+/// An operator's action stays on its replica: the fleet does not follow a held breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_hold_stays_on_its_replica() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let r = replicas(&server, &unique("held"), Duration::from_millis(20), |b| b).await;
+    r[0].force_open();
+    for b in &r {
+        next_sync(b).await;
+    }
+    assert_eq!(r[0].state(), State::Open, "held open");
+    assert_eq!(r[1].state(), State::Closed, "not the fleet's move");
+    assert_eq!(r[2].state(), State::Closed);
+    r[0].reset();
+    for b in &r {
+        next_sync(b).await;
+        assert_eq!(b.state(), State::Closed);
+    }
 }
 
 /// The script is run by its hash; a server that forgot it (`SCRIPT FLUSH`, a restart of
