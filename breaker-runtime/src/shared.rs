@@ -483,6 +483,30 @@ impl Fleet {
         &self.inner.replica
     }
 
+    /// How often each breaker syncs.
+    #[must_use]
+    pub fn sync_interval(&self) -> Duration {
+        self.inner.sync_interval
+    }
+
+    /// How long a replica's counts and probe tokens count without a sync.
+    #[must_use]
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// How long a breaker's keys live after its last sync anywhere.
+    #[must_use]
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// How long a sync may take before it counts as failed.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// Makes `breaker` (and every clone of it) share its state with the fleet, syncing in
     /// a task on the runtime the fleet was built in, until the breaker is dropped.
     ///

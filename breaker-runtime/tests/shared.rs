@@ -747,6 +747,49 @@ async fn fleet_settings_are_checked() {
         .build()
         .unwrap_err();
     assert!(matches!(err, SharedError::TtlTooShort { .. }));
+    // The bounds themselves are allowed.
+    let edge = Fleet::builder(Nowhere)
+        .sync_interval(every)
+        .lease(every * 2)
+        .ttl(every * 2)
+        .timeout(every)
+        .replica("edge")
+        .build()
+        .unwrap();
+    assert_eq!(
+        (
+            edge.sync_interval(),
+            edge.lease(),
+            edge.ttl(),
+            edge.timeout()
+        ),
+        (every, every * 2, every * 2, every)
+    );
+    assert_eq!(edge.replica(), "edge");
+    // The defaults follow the sync interval.
+    let slow = Fleet::builder(Nowhere)
+        .sync_interval(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert_eq!(slow.lease(), Duration::from_secs(5), "ten sync intervals");
+    assert_eq!(
+        slow.timeout(),
+        Duration::from_millis(2500),
+        "five sync intervals"
+    );
+    assert_eq!(slow.ttl(), Duration::from_secs(600));
+    let fast = Fleet::builder(Nowhere).build().unwrap();
+    assert_eq!(fast.sync_interval(), Duration::from_millis(100));
+    assert_eq!(fast.lease(), Duration::from_secs(1), "at least a second");
+    assert_eq!(
+        fast.timeout(),
+        Duration::from_millis(500),
+        "at least half a second"
+    );
+    // Replicas without an id get distinct ones.
+    let other = Fleet::builder(Nowhere).build().unwrap();
+    assert!(!fast.replica().is_empty());
+    assert_ne!(fast.replica(), other.replica());
     // A store that never answers leaves the breaker alone: calls go on, errors are counted.
     let fleet = Fleet::builder(Nowhere)
         .sync_interval(Duration::from_millis(10))
