@@ -679,9 +679,20 @@ async fn shared_true_joins_the_installed_fleet_even_when_built_before_it() {
         .shared(true)
         .build()
         .unwrap();
+    let also_early = CircuitBreaker::builder(unique("installed"))
+        .shared(true)
+        .build()
+        .unwrap();
     assert!(shared::status(&early).is_none(), "no fleet yet");
+    assert!(shared::installed().is_none());
     let fleet = fleet(&server, "only", Duration::from_millis(20)).await;
     shared::install(fleet.clone()).unwrap();
+    assert_eq!(
+        shared::installed()
+            .map(|f| f.replica().to_owned())
+            .as_deref(),
+        Some("only")
+    );
     assert_eq!(
         shared::install(fleet.clone()),
         Err(SharedError::AlreadyInstalled)
@@ -691,8 +702,9 @@ async fn shared_true_joins_the_installed_fleet_even_when_built_before_it() {
         .build()
         .unwrap();
     let local = CircuitBreaker::builder(name.clone()).build().unwrap();
-    until("both shared breakers sync", || {
+    until("the shared breakers sync", || {
         shared::status(&early).is_some_and(|s| s.syncs >= 1)
+            && shared::status(&also_early).is_some_and(|s| s.syncs >= 1)
             && shared::status(&late).is_some_and(|s| s.syncs >= 1)
     })
     .await;
@@ -802,6 +814,29 @@ async fn fleet_settings_are_checked() {
     b.try_acquire().unwrap().success();
 }
 
+/// A store that never answers is retried with backoff (doubling from the sync interval up
+/// to 5 s), not at every interval. On tokio's paused clock.
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_store_is_retried_with_backoff() {
+    struct Nowhere;
+    impl Store for Nowhere {
+        fn sync<'a>(&'a self, _: &'a str, _: &'a Report) -> shared::SyncFuture<'a> {
+            Box::pin(async { Err(shared::StoreError::new("unreachable")) })
+        }
+    }
+    let fleet = Fleet::builder(Nowhere)
+        .sync_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::builder(unique("backoff")).build().unwrap();
+    fleet.join(&b).unwrap();
+    // Attempts at 10 ms, then after 20, 40, ... 2560 ms and 5 s: the tenth comes at about
+    // 15 s. Every 10 ms it would be about 1,500.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let errors = status(&b).sync_errors;
+    assert!((8..=11).contains(&errors), "{errors} attempts in 15 s");
+}
+
 #[test]
 fn a_fleet_needs_a_runtime() {
     struct Nowhere;
@@ -893,7 +928,10 @@ async fn an_outage_is_reported_once_and_so_is_the_return() {
         .unwrap();
     let b = CircuitBreaker::builder(unique("outage")).build().unwrap();
     fleet.join(&b).unwrap();
-    until("the store answers again", || status(&b).attached).await;
+    until("the store answers again, and again", || {
+        status(&b).syncs >= 3
+    })
+    .await;
     assert_eq!(status(&b).sync_errors, 4);
     assert_eq!(
         events.warn.load(Ordering::SeqCst),
