@@ -881,12 +881,12 @@ fn follow(
             State::Open if local == State::HalfOpen && !moved_on && reply.retry_after <= grace => {}
             State::Open => {
                 let period = nanos(reply.retry_after).max(1);
-                // Off by more than a few milliseconds from the fleet's open period: take
-                // the fleet's.
+                // Not open (no period of its own), or off by more than a few milliseconds
+                // from the fleet's open period: take the fleet's.
                 let off = machine
                     .retry_after(view, now)
                     .is_none_or(|mine| nanos(mine).abs_diff(period) > 5_000_000);
-                if local != State::Open || off {
+                if off {
                     machine.follow(State::Open, period, u64::from(reply.attempt));
                 }
             }

@@ -222,6 +222,64 @@ async fn the_fleets_counts_trip_replicas_that_each_saw_too_few_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleets_slow_calls_trip_replicas_that_each_saw_too_few() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let name = unique("slow");
+    let r = replicas(&server, &name, Duration::from_millis(50), |b| {
+        b.slow_call(Duration::from_millis(5))
+            .slow_call_ratio(0.5, 4)
+    })
+    .await;
+    for b in &r[..2] {
+        for _ in 0..2 {
+            let permit = b.try_acquire().expect("admitted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            permit.success();
+        }
+    }
+    assert_eq!(r[0].state(), State::Closed, "two slow calls of four needed");
+    until("the fleet's four slow calls trip it", || {
+        r.iter().all(|b| b.state() == State::Open)
+    })
+    .await;
+}
+
+/// The fleet's counts are put to the trip policy after a failure or a slow call, as a
+/// replica's own are: successes alone never trip it, whatever the policy says of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleets_successes_alone_are_not_put_to_the_policy() {
+    fn on_successes(c: &Counts) -> bool {
+        c.total_successes >= 4
+    }
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let name = unique("quiet");
+    let r = replicas(&server, &name, Duration::from_millis(20), |b| {
+        b.trip_policy(TripPolicy::Custom(on_successes))
+    })
+    .await;
+    for b in &r {
+        for _ in 0..3 {
+            b.try_acquire().unwrap().success();
+        }
+    }
+    for b in &r {
+        next_sync(b).await;
+        next_sync(b).await;
+    }
+    assert!(r.iter().all(|b| b.state() == State::Closed));
+    // A failure puts the same counts to the policy: now it trips.
+    fail(&r[0], 1);
+    until("the failure trips the fleet", || {
+        r.iter().all(|b| b.state() == State::Open)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_half_open_budget_holds_across_the_fleet_and_probes_close_it() {
     let Some(server) = Server::start() else {
         return;
