@@ -907,15 +907,12 @@ fn follow(
             State::HalfOpen => {}
         }
     }
-    let view = machine.view();
-    if view.word.state() == State::HalfOpen && reply.state == State::HalfOpen {
-        let probes = if renewed {
-            reply.probes.saturating_sub(used)
-        } else {
-            reply.probes
-        };
-        link.grant(view.word.generation(), probes);
-    } else {
-        link.grant(0, 0);
-    }
+    // The tokens are the current generation's: they admit probes only if it is half-open,
+    // and none is left for a later one.
+    let probes = match reply.state {
+        State::HalfOpen if renewed => reply.probes.saturating_sub(used),
+        State::HalfOpen => reply.probes,
+        _ => 0,
+    };
+    link.grant(machine.view().word.generation(), probes);
 }
