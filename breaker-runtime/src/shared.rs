@@ -307,8 +307,10 @@ impl RedisStore {
     }
 }
 
+/// Milliseconds for the script, at most 2^40 (about 35 years), which Lua's numbers and
+/// Redis's expiry times hold exactly.
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(d.as_millis()).map_or(1 << 40, |ms| ms.min(1 << 40))
 }
 
 fn state_word(state: State) -> &'static str {
@@ -579,10 +581,10 @@ impl FleetBuilder {
         let every = self.sync_interval;
         let lease = self
             .lease
-            .unwrap_or_else(|| (every * 10).max(Duration::from_secs(1)));
+            .unwrap_or_else(|| every.saturating_mul(10).max(Duration::from_secs(1)));
         let timeout = self
             .timeout
-            .unwrap_or_else(|| (every * 5).max(Duration::from_millis(500)));
+            .unwrap_or_else(|| every.saturating_mul(5).max(Duration::from_millis(500)));
         for (setting, value) in [
             ("sync_interval", every),
             ("lease", lease),
@@ -593,7 +595,7 @@ impl FleetBuilder {
                 return Err(SharedError::Zero { setting });
             }
         }
-        if lease < every * 2 {
+        if lease < every.saturating_mul(2) {
             return Err(SharedError::LeaseTooShort {
                 lease,
                 sync_interval: every,
@@ -745,8 +747,11 @@ impl Syncer {
         loop {
             let wait = match self.failures {
                 0 => self.inner.sync_interval,
-                n => (self.inner.sync_interval * 2u32.saturating_pow(n.min(16)))
-                    .min(Duration::from_secs(5)),
+                n => (self
+                    .inner
+                    .sync_interval
+                    .saturating_mul(2u32.saturating_pow(n.min(16))))
+                .min(Duration::from_secs(5)),
             };
             // A local move wakes the task at once.
             let _ = tokio::time::timeout(wait, self.link.wake.notified()).await;

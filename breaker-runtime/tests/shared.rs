@@ -856,6 +856,14 @@ async fn fleet_settings_are_checked() {
         Duration::from_millis(500),
         "at least half a second"
     );
+    // Absurd durations are taken as they are, never overflowed.
+    let huge = Fleet::builder(Nowhere)
+        .sync_interval(Duration::MAX)
+        .lease(Duration::MAX)
+        .ttl(Duration::MAX)
+        .build()
+        .unwrap();
+    assert_eq!(huge.timeout(), Duration::MAX);
     // Replicas without an id get distinct ones.
     let other = Fleet::builder(Nowhere).build().unwrap();
     assert!(!fast.replica().is_empty());
