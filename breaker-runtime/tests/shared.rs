@@ -319,6 +319,47 @@ async fn the_half_open_budget_holds_across_the_fleet_and_probes_close_it() {
     .await;
 }
 
+/// A replica asks for probe tokens only when a probe was refused for want of one: an idle
+/// replica, however often it syncs, leaves the fleet's one token to the replica with calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_replica_holds_no_probe_token() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let name = unique("idle");
+    let make = |b: breaker_runtime::Builder| {
+        b.trip_policy(TripPolicy::ConsecutiveFailures(1))
+            .reset_timeout(Duration::from_millis(200))
+            .max_requests(1)
+    };
+    let busy = make(CircuitBreaker::builder(name.clone())).build().unwrap();
+    fleet(&server, "busy", Duration::from_millis(50))
+        .await
+        .join(&busy)
+        .unwrap();
+    let idle = make(CircuitBreaker::builder(name.clone())).build().unwrap();
+    fleet(&server, "idle", Duration::from_millis(5))
+        .await
+        .join(&idle)
+        .unwrap();
+    until("both synced", || {
+        status(&busy).syncs >= 1 && status(&idle).syncs >= 1
+    })
+    .await;
+    fail(&busy, 1);
+    let mut probe = None;
+    until("the busy replica gets the fleet's probe token", || {
+        probe = busy.try_acquire_owned().ok();
+        probe.is_some()
+    })
+    .await;
+    probe.expect("a probe").success();
+    until("its probe closes the fleet", || {
+        busy.state() == State::Closed && idle.state() == State::Closed
+    })
+    .await;
+}
+
 #[test]
 fn a_replica_killed_mid_probe_frees_its_token_after_the_lease() {
     let Some(server) = Server::start() else {
