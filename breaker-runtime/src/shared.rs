@@ -921,3 +921,160 @@ fn follow(
     };
     link.grant(machine.view().word.generation(), probes);
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::observe::{Listeners, Observer};
+    use crate::{Cause, CircuitBreaker};
+
+    const GRACE: Duration = Duration::from_millis(100);
+
+    fn machine() -> Machine {
+        let builder = CircuitBreaker::builder("follow")
+            .reset_timeout(Duration::from_secs(10))
+            .max_requests(3);
+        let name = builder.name().clone();
+        let observer = Observer::new(&name, None, Listeners::new());
+        Machine::new(name, builder.settings, observer)
+    }
+
+    fn reply(state: State, retry_after: Duration, probes: u64) -> Reply {
+        Reply::new(
+            "e".into(),
+            1,
+            state,
+            retry_after,
+            1,
+            Counts::default(),
+            probes,
+        )
+    }
+
+    fn generation(m: &Machine) -> u64 {
+        m.view().word.generation()
+    }
+
+    fn local(m: &Machine) -> State {
+        m.settle(m.now()).word.state()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_fleet_is_followed_unless_the_local_period_is_within_a_few_ms() {
+        let (m, link) = (machine(), Link::new());
+        follow(
+            &m,
+            &link,
+            &reply(State::Open, Duration::from_secs(10), 0),
+            false,
+            0,
+            GRACE,
+        );
+        assert_eq!(local(&m), State::Open, "a closed replica follows");
+        let opened = generation(&m);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let near = reply(State::Open, Duration::from_millis(9_998), 0);
+        follow(&m, &link, &near, false, 0, GRACE);
+        assert_eq!(generation(&m), opened, "within a few ms: left as it is");
+        let far = reply(State::Open, Duration::from_secs(4), 0);
+        follow(&m, &link, &far, false, 0, GRACE);
+        assert_ne!(generation(&m), opened, "off: the fleet's period");
+        let left = m.retry_after(m.view(), m.now()).expect("open");
+        assert_eq!(left, Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_half_open_replica_ahead_of_its_fleet_waits_within_the_grace() {
+        let (m, link) = (machine(), Link::new());
+        m.trip(Cause::Tripped);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(local(&m), State::HalfOpen, "its own period is over");
+        let half = generation(&m);
+        let soon = reply(State::Open, GRACE, 0);
+        follow(&m, &link, &soon, false, 0, GRACE);
+        assert_eq!(
+            (local(&m), generation(&m)),
+            (State::HalfOpen, half),
+            "stays"
+        );
+        assert_eq!(link.tokens(half), 0, "and has no token");
+        follow(&m, &link, &soon, true, 0, GRACE);
+        assert_eq!(local(&m), State::Open, "the fleet opened again meanwhile");
+        let m = machine();
+        m.trip(Cause::Tripped);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(local(&m), State::HalfOpen);
+        let later = reply(State::Open, GRACE * 2, 0);
+        follow(&m, &link, &later, false, 0, GRACE);
+        assert_eq!(local(&m), State::Open, "beyond the grace");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_half_open_fleet_is_followed_and_its_tokens_granted() {
+        let (m, link) = (machine(), Link::new());
+        m.trip(Cause::Tripped);
+        follow(
+            &m,
+            &link,
+            &reply(State::HalfOpen, Duration::ZERO, 3),
+            false,
+            1,
+            GRACE,
+        );
+        assert_eq!(local(&m), State::HalfOpen, "an open replica follows");
+        let half = generation(&m);
+        assert_eq!(
+            link.tokens(half),
+            2,
+            "a new generation has used none of them"
+        );
+        follow(
+            &m,
+            &link,
+            &reply(State::HalfOpen, Duration::ZERO, 3),
+            false,
+            1,
+            GRACE,
+        );
+        assert_eq!(generation(&m), half, "the same half-open generation");
+        assert_eq!(link.tokens(half), 3, "all it holds, used ones included");
+        follow(
+            &m,
+            &link,
+            &reply(State::HalfOpen, Duration::ZERO, 2),
+            true,
+            0,
+            GRACE,
+        );
+        assert_ne!(
+            generation(&m),
+            half,
+            "a new half-open generation of the fleet"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_fleet_in_a_new_generation_starts_the_counts_over() {
+        let (m, link) = (machine(), Link::new());
+        let first = generation(&m);
+        follow(
+            &m,
+            &link,
+            &reply(State::Closed, Duration::ZERO, 0),
+            false,
+            0,
+            GRACE,
+        );
+        assert_eq!(generation(&m), first, "the same generation: nothing to do");
+        follow(
+            &m,
+            &link,
+            &reply(State::Closed, Duration::ZERO, 0),
+            true,
+            0,
+            GRACE,
+        );
+        assert_ne!(generation(&m), first, "the fleet moved on");
+        assert_eq!(local(&m), State::Closed);
+    }
+}
