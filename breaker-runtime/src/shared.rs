@@ -755,11 +755,14 @@ impl Syncer {
             };
             // A local move wakes the task at once.
             let _ = tokio::time::timeout(wait, self.link.wake.notified()).await;
+            // The local move goes with this report; if the report does not reach the
+            // store, it waits for the next.
+            let moved = self.link.take_move();
             let report = {
                 let Some(core) = self.core.upgrade() else {
                     return;
                 };
-                self.report(&core.machine)
+                self.report(&core.machine, moved)
             };
             let store = Arc::clone(&self.inner.store);
             let result =
@@ -772,14 +775,14 @@ impl Syncer {
                     self.used = report.probes_used;
                     self.synced(&core.machine, &reply);
                 }
-                Ok(Err(error)) => self.failed(&report, &error.to_string()),
-                Err(_) => self.failed(&report, "the store did not answer in time"),
+                Ok(Err(error)) => self.failed(moved, &error.to_string()),
+                Err(_) => self.failed(moved, "the store did not answer in time"),
             }
         }
     }
 
-    /// The report of the local breaker as it stands.
-    fn report(&self, machine: &Machine) -> Report {
+    /// The report of the local breaker as it stands, with its move.
+    fn report(&self, machine: &Machine, moved: Option<Move>) -> Report {
         let now = machine.now();
         let view = machine.settle(now);
         let counts = machine.counts(view, now);
@@ -790,7 +793,7 @@ impl Syncer {
             replica: self.inner.replica.clone(),
             epoch: self.known.as_ref().map(|k| k.epoch.clone()),
             generation: self.known.as_ref().map_or(0, |k| k.generation),
-            moved: self.link.take_move().map(|m| Moved {
+            moved: moved.map(|m| Moved {
                 to: m.to,
                 period: Duration::from_nanos(m.period),
                 attempt: u32::try_from(m.attempt).unwrap_or(u32::MAX),
@@ -812,13 +815,9 @@ impl Syncer {
         }
     }
 
-    fn failed(&mut self, report: &Report, error: &str) {
-        if let Some(m) = report.moved {
-            self.link.put_back(Move {
-                to: m.to,
-                period: nanos(m.period),
-                attempt: u64::from(m.attempt),
-            });
+    fn failed(&mut self, moved: Option<Move>, error: &str) {
+        if let Some(m) = moved {
+            self.link.put_back(m);
         }
         self.failures = self.failures.saturating_add(1);
         self.link.errors.fetch_add(1, Ordering::AcqRel);
