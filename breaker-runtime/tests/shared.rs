@@ -98,6 +98,15 @@ impl Drop for Server {
     }
 }
 
+/// A store that is never reached.
+struct Nowhere;
+
+impl Store for Nowhere {
+    fn sync<'a>(&'a self, _: &'a str, _: &'a Report) -> shared::SyncFuture<'a> {
+        Box::pin(async { Err(shared::StoreError::new("unreachable")) })
+    }
+}
+
 /// A breaker name no other test uses.
 fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -827,13 +836,6 @@ async fn shared_true_joins_the_installed_fleet_even_when_built_before_it() {
 
 #[tokio::test]
 async fn fleet_settings_are_checked() {
-    // A store that is never reached.
-    struct Nowhere;
-    impl Store for Nowhere {
-        fn sync<'a>(&'a self, _: &'a str, _: &'a Report) -> shared::SyncFuture<'a> {
-            Box::pin(async { Err(shared::StoreError::new("unreachable")) })
-        }
-    }
     let every = Duration::from_millis(100);
     let err = Fleet::builder(Nowhere)
         .sync_interval(Duration::ZERO)
@@ -925,12 +927,6 @@ async fn fleet_settings_are_checked() {
 /// to 5 s), not at every interval. On tokio's paused clock.
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_store_is_retried_with_backoff() {
-    struct Nowhere;
-    impl Store for Nowhere {
-        fn sync<'a>(&'a self, _: &'a str, _: &'a Report) -> shared::SyncFuture<'a> {
-            Box::pin(async { Err(shared::StoreError::new("unreachable")) })
-        }
-    }
     let fleet = Fleet::builder(Nowhere)
         .sync_interval(Duration::from_millis(10))
         .build()
@@ -946,12 +942,6 @@ async fn an_unreachable_store_is_retried_with_backoff() {
 
 #[test]
 fn a_fleet_needs_a_runtime() {
-    struct Nowhere;
-    impl Store for Nowhere {
-        fn sync<'a>(&'a self, _: &'a str, _: &'a Report) -> shared::SyncFuture<'a> {
-            Box::pin(async { Err(shared::StoreError::new("unreachable")) })
-        }
-    }
     let err = Fleet::builder(Nowhere).build().unwrap_err();
     assert_eq!(err, SharedError::NoRuntime);
     assert!(err.to_string().contains("tokio runtime"));
