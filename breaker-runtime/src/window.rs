@@ -128,10 +128,12 @@ pub(crate) const SERIAL_GAP: u64 = 1 << 16;
 
 /// A bucket cell: the low 32 bits of the serial of the bucket it counts for, above a
 /// 32-bit value (saturating).
+#[inline]
 fn bucket_pack(serial: u64, value: u64) -> u64 {
     ((serial & 0xFFFF_FFFF) << 32) | value.min(u64::from(u32::MAX))
 }
 
+#[inline]
 fn bucket_unpack(word: u64) -> (u32, u64) {
     #[allow(clippy::cast_possible_truncation)]
     ((word >> 32) as u32, word & 0xFFFF_FFFF)
@@ -143,33 +145,65 @@ fn serial_distance(a: u64, b: u32) -> i64 {
     i64::from((a as u32).wrapping_sub(b) as i32)
 }
 
+/// How many slots a window of `len` entries keeps: `len` rounded up to a power of two, so
+/// that an entry's slot is a mask of its number rather than a division.
+fn slots_for(len: u32) -> usize {
+    len.max(1).next_power_of_two() as usize
+}
+
 /// A rolling time window: `B` buckets of equal width. Bucket k of a generation covers
 /// `[start + k·w, start + (k+1)·w)` and has the serial `base + k` (see
-/// [`Stamp::base`](crate::state::Stamp)); it lives in slot `serial % B`, and the window at
-/// serial `s` is the buckets `s - B + 1 ..= s`. A slot is taken over by a newer bucket at
+/// [`Stamp::base`](crate::state::Stamp)); it lives in slot `serial mod P` of `P` slots (`B`
+/// rounded up to a power of two), and the window at serial `s` is the buckets
+/// `s - B + 1 ..= s`, which never share a slot. A slot is taken over by a newer bucket at
 /// its first count; a count for an older bucket than the slot holds is dropped (its bucket
 /// has left the window).
 pub(crate) struct Rolling {
     slots: Box<[[AtomicU64; BUCKET_CELLS]]>,
+    /// `B`.
+    buckets: u64,
+    /// The offset of the bucket last looked up (see [`offset`](Self::offset)): only a
+    /// guess, checked before it is used, so a plain atomic even in the loom models.
+    hint: std::sync::atomic::AtomicU64,
 }
 
 impl Rolling {
     pub(crate) fn new(buckets: u32) -> Rolling {
         Rolling {
-            slots: (0..buckets)
+            slots: (0..slots_for(buckets))
                 .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
                 .collect(),
+            buckets: u64::from(buckets.max(1)),
+            hint: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `elapsed / width`: which bucket since the generation's start `elapsed` falls in.
+    /// Calls mostly fall in the bucket the last one did, which takes a multiplication to
+    /// check; only a call in another bucket divides.
+    #[inline]
+    pub(crate) fn offset(&self, elapsed: u64, width: u64) -> u64 {
+        let guess = self.hint.load(std::sync::atomic::Ordering::Relaxed);
+        match elapsed.checked_sub(guess.saturating_mul(width)) {
+            Some(into) if into < width => guess,
+            _ => {
+                let offset = elapsed / width;
+                self.hint
+                    .store(offset, std::sync::atomic::Ordering::Relaxed);
+                offset
+            }
         }
     }
 
     /// The number of buckets.
     pub(crate) fn len(&self) -> u64 {
-        self.slots.len() as u64
+        self.buckets
     }
 
+    #[inline]
     fn cell(&self, serial: u64, index: usize) -> &AtomicU64 {
         #[allow(clippy::cast_possible_truncation)]
-        let slot = (serial % self.len()) as usize;
+        let slot = (serial as usize) & (self.slots.len() - 1);
         &self.slots[slot][index]
     }
 
@@ -178,6 +212,7 @@ impl Rolling {
     /// the serial counted for (a newer one when the slot already holds a newer bucket and
     /// `index` is the requests count: a caller whose clock lags counts in the newest
     /// bucket), or `None` when the count was dropped.
+    #[inline]
     pub(crate) fn add(&self, serial: u64, index: usize, current: impl Fn() -> bool) -> Option<u64> {
         let cell = self.cell(serial, index);
         let mut word = cell.load(Ordering::Acquire);
@@ -232,7 +267,7 @@ impl Rolling {
     /// The sums over the window that ends at bucket `serial`, by cell index.
     pub(crate) fn totals(&self, serial: u64) -> [u64; BUCKET_CELLS] {
         let mut sums = [0; BUCKET_CELLS];
-        let width = i64::try_from(self.len()).unwrap_or(i64::MAX);
+        let width = i64::try_from(self.buckets).unwrap_or(i64::MAX);
         for slot in &*self.slots {
             for (sum, cell) in sums.iter_mut().zip(slot) {
                 let (tag, value) = bucket_unpack(cell.load(Ordering::Acquire));
@@ -265,12 +300,19 @@ fn ring_pack(generation: u64, position: u64, failed: bool, slow: bool) -> u64 {
 /// has seen; outcome p lives in slot `p % N` until outcome `p + N` replaces it.
 pub(crate) struct Ring {
     head: AtomicU64,
+    /// `N` rounded up to a power of two (outcome p lives in slot `p mod` this, and the
+    /// window's `N` outcomes never share one).
     slots: Box<[AtomicU64]>,
+    /// `N`.
+    calls: u64,
 }
 
 /// The sums over a count window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RingTotals {
+    /// How many outcomes the generation has pushed.
+    pub(crate) pushed: u64,
+    /// How many of them are in the window.
     pub(crate) outcomes: u64,
     pub(crate) failures: u64,
     pub(crate) slow: u64,
@@ -280,12 +322,13 @@ impl Ring {
     pub(crate) fn new(calls: u32) -> Ring {
         Ring {
             head: AtomicU64::new(0),
-            slots: (0..calls).map(|_| AtomicU64::new(0)).collect(),
+            slots: (0..slots_for(calls)).map(|_| AtomicU64::new(0)).collect(),
+            calls: u64::from(calls.max(1)),
         }
     }
 
     fn len(&self) -> u64 {
-        self.slots.len() as u64
+        self.calls
     }
 
     /// Appends an outcome of `generation`; `false` if the generation is over.
@@ -303,7 +346,7 @@ impl Ring {
         };
         let position = head - 1;
         #[allow(clippy::cast_possible_truncation)]
-        let cell = &self.slots[(position % self.len()) as usize];
+        let cell = &self.slots[(position as usize) & (self.slots.len() - 1)];
         let entry = ring_pack(generation, position, failed, slow);
         let mut word = cell.load(Ordering::Acquire);
         loop {
@@ -327,6 +370,7 @@ impl Ring {
         let head = counts::unpack(self.head.load(Ordering::Acquire), generation).unwrap_or(0);
         let outcomes = head.min(self.len());
         let mut totals = RingTotals {
+            pushed: head,
             outcomes,
             ..RingTotals::default()
         };
@@ -367,39 +411,74 @@ mod tests {
 
     #[test]
     fn a_rolling_window_sums_the_last_buckets_only() {
+        // 3 buckets in 4 slots: serial s lives in slot s mod 4.
         let r = Rolling::new(3);
+        assert_eq!(r.slots.len(), 4);
         let yes = || true;
         for serial in [10, 10, 11, 12, 13] {
             assert_eq!(r.add(serial, BUCKET_REQUESTS, yes), Some(serial));
         }
         r.add(11, BUCKET_FAILURES, yes);
-        assert_eq!(r.totals(13)[BUCKET_REQUESTS], 3, "10 left when 13 came");
+        assert_eq!(
+            r.totals(13)[BUCKET_REQUESTS],
+            3,
+            "10 left when 13 came, though its slot still holds it"
+        );
         assert_eq!(r.totals(13)[BUCKET_FAILURES], 1);
         assert_eq!(r.totals(14)[BUCKET_FAILURES], 0, "11 has left at 14");
-        // Slot 10 % 3 now holds 13: an outcome for 10 is dropped.
+        // 14 takes slot 2 from 10: an admission for 10 (its clock lags) counts in 14.
+        assert_eq!(r.add(14, BUCKET_REQUESTS, yes), Some(14));
+        assert_eq!(
+            r.add(10, BUCKET_REQUESTS, yes),
+            Some(14),
+            "a lagging admission"
+        );
         assert_eq!(
             r.add(10, BUCKET_SUCCESSES, yes),
             Some(10),
             "its own cell is free"
         );
+        r.add(17, BUCKET_SUCCESSES, yes);
+        assert_eq!(r.add(13, BUCKET_SUCCESSES, yes), None, "17 took the slot");
+        r.remove_request(10);
         assert_eq!(
-            r.add(10, BUCKET_REQUESTS, yes),
-            Some(13),
-            "a lagging admission"
+            r.totals(14)[BUCKET_REQUESTS],
+            4,
+            "12, 13 and the two of 14: nothing was taken back from 10"
         );
-        r.add(16, BUCKET_SUCCESSES, yes);
-        assert_eq!(r.add(13, BUCKET_SUCCESSES, yes), None, "16 took the slot");
-        r.remove_request(13);
-        assert_eq!(
-            r.totals(13)[BUCKET_REQUESTS],
-            3,
-            "the lagging admission stays"
-        );
+        r.remove_request(14);
+        assert_eq!(r.totals(14)[BUCKET_REQUESTS], 3);
         assert_eq!(
             r.add(20, BUCKET_REQUESTS, || false),
             None,
             "generation over"
         );
+    }
+
+    #[test]
+    fn the_bucket_offset_guess_is_checked_before_it_is_used() {
+        let r = Rolling::new(10);
+        let width = 7;
+        for elapsed in (0..400)
+            .chain((0..400).rev())
+            .chain([u64::MAX, 3, u64::MAX - 1])
+        {
+            assert_eq!(r.offset(elapsed, width), elapsed / width, "at {elapsed}");
+        }
+        assert_eq!(r.offset(u64::MAX, 1), u64::MAX);
+        assert_eq!(r.offset(0, 1), 0);
+    }
+
+    #[test]
+    fn a_count_window_keeps_its_last_n_outcomes_in_more_slots() {
+        // 3 outcomes in 4 slots: outcome p lives in slot p mod 4.
+        let ring = Ring::new(3);
+        assert_eq!(ring.slots.len(), 4);
+        for failed in [true, true, false, false, true] {
+            assert!(ring.push(0, || 0, failed, false));
+        }
+        let totals = ring.totals(0);
+        assert_eq!((totals.pushed, totals.outcomes, totals.failures), (5, 3, 1));
     }
 
     #[test]
@@ -439,6 +518,7 @@ mod tests {
         assert_eq!(
             ring.totals(0),
             RingTotals {
+                pushed: 4,
                 outcomes: 3,
                 failures: 1,
                 slow: 2
