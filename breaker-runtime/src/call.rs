@@ -6,7 +6,9 @@
 //!
 //! A call that finishes at its first poll never reads the clock or touches the timer for
 //! its deadline: the deadline counts from the end of the first poll that left the call
-//! waiting, which is where waiting starts.
+//! waiting, which is where waiting starts. Nor does it read the clock twice: when its
+//! admission read the clock (a rolling window), that reading is the time of its outcome
+//! too, unless calls are timed for slowness (which needs the time the poll took).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -114,17 +116,22 @@ where
 {
     type Output = F::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let mut this = self.project();
+        let this = self.project();
         let permit: &mut Permit<'_> = this.permit;
-        // The first poll admits the call, unless its permit came admitted.
-        if !permit.start()
-            && !permit.is_armed()
-            && let Err(rejected) = permit.admit()
-        {
-            this.classify.take();
-            return Poll::Ready(this.error.convert(rejected));
+        // The first poll admits the call, unless its permit came admitted. A call that
+        // finishes within that poll is recorded at the clock reading its admission took
+        // (if it took one): one reading times both.
+        let mut reading = 0;
+        if !permit.start() && !permit.is_armed() {
+            match permit.admit() {
+                Ok(at) => reading = at,
+                Err(rejected) => {
+                    this.classify.take();
+                    return Poll::Ready(this.error.convert(rejected));
+                }
+            }
         }
         assert!(
             this.classify.is_some(),
@@ -137,41 +144,53 @@ where
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
                 let outcome = classify.judge(&result);
-                permit.finish(outcome, Finished::from(outcome));
+                permit.finish_at(outcome, Finished::from(outcome), reading);
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                if this.sleep.is_none()
-                    && let Some(timeout) = permit.core.timeout()
-                {
-                    if !timer_available() {
-                        permit.give_back();
-                        this.classify.take();
-                        let name = permit.core.name.clone();
-                        let error = BreakerError::NoTimer { name, timeout };
-                        return Poll::Ready(this.error.convert(error));
-                    }
-                    this.sleep.set(Some(tokio::time::sleep(timeout)));
-                }
-                if let Some(sleep) = this.sleep.as_pin_mut()
-                    && sleep.poll(cx).is_ready()
-                {
-                    permit.finish(Outcome::Failure, Finished::Timeout);
-                    this.classify.take();
-                    let core = &*permit.core;
-                    let after = core.timeout().unwrap_or_default();
-                    #[cfg(feature = "tracing")]
-                    crate::observe::Observer::timed_out(&core.name, after);
-                    return Poll::Ready(this.error.convert(BreakerError::Timeout {
-                        name: core.name.clone(),
-                        after,
-                    }));
-                }
-                permit.set_fail_on_panic(false);
-                Poll::Pending
-            }
+            Poll::Pending => wait(this.sleep, permit, this.error, this.classify, cx),
         }
     }
+}
+
+/// The rest of a poll that left the call waiting: arms the deadline (at the first such
+/// poll) and checks it. Apart from [`Call::poll`], whose common case, a call that finishes
+/// at once, stays small enough to inline into the caller.
+#[inline(never)]
+fn wait<T, C, M: Convert<T>>(
+    mut sleep: Pin<&mut Option<Sleep>>,
+    permit: &mut Permit<'_>,
+    error: &mut M,
+    classify: &mut Option<C>,
+    cx: &mut Context<'_>,
+) -> Poll<T> {
+    if sleep.is_none()
+        && let Some(timeout) = permit.core.timeout()
+    {
+        if !timer_available() {
+            permit.give_back();
+            classify.take();
+            let name = permit.core.name.clone();
+            let no_timer = BreakerError::NoTimer { name, timeout };
+            return Poll::Ready(error.convert(no_timer));
+        }
+        sleep.set(Some(tokio::time::sleep(timeout)));
+    }
+    if let Some(sleep) = sleep.as_pin_mut()
+        && sleep.poll(cx).is_ready()
+    {
+        permit.finish(Outcome::Failure, Finished::Timeout);
+        classify.take();
+        let core = &*permit.core;
+        let after = core.timeout().unwrap_or_default();
+        #[cfg(feature = "tracing")]
+        crate::observe::Observer::timed_out(&core.name, after);
+        return Poll::Ready(error.convert(BreakerError::Timeout {
+            name: core.name.clone(),
+            after,
+        }));
+    }
+    permit.set_fail_on_panic(false);
+    Poll::Pending
 }
 
 impl<'a> Permit<'a> {

@@ -36,10 +36,11 @@ pub(crate) enum Rejection {
     ForcedOpen,
 }
 
-/// What admission gave a call, what its outcome is recorded against: its generation and
-/// state (one word), and `extra`: the clock at admission when slow calls are timed (a
-/// rolling-window call's bucket follows from it), else a rolling-window call's bucket, else
-/// 0. Two plain words, so that a permit stores and reloads them without a wider copy.
+/// What admission gave a call, what its outcome is recorded against: its generation, its
+/// state and whether it is timed for slowness (one word), and `extra`: the clock at
+/// admission when it is timed (a rolling-window call's bucket follows from it), else a
+/// rolling-window call's bucket, else 0. Two plain words, so that a permit stores and
+/// reloads them without a wider copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Admission {
     word: u64,
@@ -50,6 +51,9 @@ pub(crate) struct Admission {
 /// it counts in no bucket (its outcome will be stale).
 const UNCOUNTED: u64 = u64::MAX;
 
+/// The bit of an admission's word that says it is timed for slowness.
+const TIMED: u64 = 4;
+
 impl Admission {
     /// The admission of a permit that was not admitted yet.
     pub(crate) const NONE: Admission = Admission {
@@ -58,14 +62,14 @@ impl Admission {
     };
 
     #[inline]
-    fn new(generation: u64, state: State, extra: u64) -> Admission {
+    fn new(generation: u64, state: State, extra: u64, timed: bool) -> Admission {
         let bits = match state {
             State::Closed => 0,
             State::Open => 1,
             State::HalfOpen => 2,
         };
         Admission {
-            word: (generation << 2) | bits,
+            word: (generation << 3) | (u64::from(timed) * TIMED) | bits,
             extra,
         }
     }
@@ -84,7 +88,13 @@ impl Admission {
 
     #[inline]
     pub(crate) fn generation(self) -> u64 {
-        self.word >> 2
+        self.word >> 3
+    }
+
+    /// Whether `extra` is the clock at admission (the call is timed for slowness).
+    #[inline]
+    fn timed(self) -> bool {
+        self.word & TIMED != 0
     }
 
     #[inline]
@@ -147,7 +157,9 @@ pub(crate) struct Machine {
     /// The call path's fast case, decided by one load: [`PLAIN_FIXED`] when a closed
     /// breaker needs nothing but the generation's counts (a fixed window without interval,
     /// no slow-call timing), [`PLAIN_CALLS`] for a count window without slow-call timing
-    /// (admission is the same; a success also enters the window), 0 otherwise.
+    /// (admission is the same; a success enters the window instead),
+    /// [`PLAIN_ROLLING`] for a rolling window without slow-call timing (admission and a
+    /// success count in a bucket), 0 otherwise.
     plain: AtomicU64,
     /// The whole settings: read off the call path (snapshots, the trip policy after a
     /// failure, drawing an open period), written only by a reconfiguration.
@@ -170,6 +182,7 @@ fn width_of(window: Window) -> u64 {
 /// See [`Machine::plain`].
 const PLAIN_FIXED: u64 = 1;
 const PLAIN_CALLS: u64 = 2;
+const PLAIN_ROLLING: u64 = 3;
 
 /// The fast case of a closed breaker with these settings, if any.
 fn plain(settings: &Settings) -> u64 {
@@ -177,7 +190,8 @@ fn plain(settings: &Settings) -> u64 {
         _ if settings.slow_call.is_some() => 0,
         Window::Fixed { interval: None } => PLAIN_FIXED,
         Window::Calls { .. } => PLAIN_CALLS,
-        _ => 0,
+        Window::Rolling { .. } => PLAIN_ROLLING,
+        Window::Fixed { .. } => 0,
     }
 }
 
@@ -282,18 +296,21 @@ impl Machine {
     /// `stamp`.
     fn serial(&self, stamp: Stamp, now: u64) -> u64 {
         let width = self.width_ns.load(Ordering::Relaxed).max(1);
-        stamp
-            .base
-            .wrapping_add(now.saturating_sub(stamp.start) / width)
+        let elapsed = now.saturating_sub(stamp.start);
+        let offset = match &self.shape {
+            Shape::Rolling(rolling) => rolling.offset(elapsed, width),
+            _ => elapsed / width,
+        };
+        stamp.base.wrapping_add(offset)
     }
 
-    /// The rolling-window bucket an admission's `extra` names: the bucket itself, or, when
-    /// slow calls are timed, the clock at admission, from which the bucket follows.
-    fn bucket_of(&self, stamp: Stamp, extra: u64) -> u64 {
-        if self.slow_ns().is_some() {
-            self.serial(stamp, extra)
+    /// The rolling-window bucket of an admission: its `extra`, or, when it is timed for
+    /// slowness, the bucket that follows from the clock at admission.
+    fn bucket_of(&self, stamp: Stamp, admission: Admission) -> u64 {
+        if admission.timed() {
+            self.serial(stamp, admission.extra)
         } else {
-            extra
+            admission.extra
         }
     }
 
@@ -310,20 +327,48 @@ impl Machine {
         now >= ends
     }
 
-    /// Admits a call or says why not.
+    /// Admits a call or says why not. `clock` is read at most once, unless the state
+    /// changes under the admission.
     #[inline]
     pub(crate) fn acquire(&self, clock: impl FnMut() -> u64) -> Result<Admission, Rejection> {
-        // The fast case: a closed breaker that counts nothing but its generation's counts
-        // needs one count and no clock.
         let word = self.state.load();
-        if word.state() == State::Closed && self.plain.load(Ordering::Relaxed) != 0 {
+        if word.state() == State::Closed {
             let generation = word.generation();
-            let current = || self.generation();
-            if let Update::Applied(_) = self
-                .tally
-                .update(REQUESTS, generation, current, |r| Some(incremented(r)))
-            {
-                return Ok(Admission::new(generation, State::Closed, 0));
+            match self.plain.load(Ordering::Relaxed) {
+                0 => {}
+                PLAIN_ROLLING => return self.acquire_rolling(word, clock),
+                // A closed breaker that counts nothing but its generation's counts needs
+                // one count and no clock.
+                _ => {
+                    let current = || self.generation();
+                    if let Update::Applied(_) =
+                        self.tally
+                            .update(REQUESTS, generation, current, |r| Some(incremented(r)))
+                    {
+                        return Ok(Admission::new(generation, State::Closed, 0, false));
+                    }
+                }
+            }
+        }
+        self.acquire_slow(clock)
+    }
+
+    /// Admission into the closed rolling window of `word`: one clock read, one count in
+    /// the bucket; the general case when the state changed under it. Apart from
+    /// [`acquire`](Self::acquire), which stays small enough to inline everywhere.
+    fn acquire_rolling(
+        &self,
+        word: Word,
+        mut clock: impl FnMut() -> u64,
+    ) -> Result<Admission, Rejection> {
+        if let Shape::Rolling(rolling) = &self.shape
+            && let Read::At(stamp) = self.state.stamp_of(word)
+        {
+            let generation = word.generation();
+            let current = || self.generation() == generation;
+            let serial = self.serial(stamp, clock());
+            if let Some(bucket) = rolling.add(serial, BUCKET_REQUESTS, current) {
+                return Ok(Admission::new(generation, State::Closed, bucket, false));
             }
         }
         self.acquire_slow(clock)
@@ -332,15 +377,12 @@ impl Machine {
     /// Admission in every other case.
     fn acquire_slow(&self, clock: impl FnMut() -> u64) -> Result<Admission, Rejection> {
         let mut now = LazyNow { clock, now: None };
-        let admitted = if self.slow_ns().is_some() {
-            now.get()
-        } else {
-            0
-        };
+        let timed = self.slow_ns().is_some();
+        let admitted = if timed { now.get() } else { 0 };
         loop {
             let word = self.state.load();
             let generation = word.generation();
-            let admission = |state, extra| Admission::new(generation, state, extra);
+            let admission = |state, extra| Admission::new(generation, state, extra, timed);
             match word.state() {
                 State::Closed => {
                     match &self.shape {
@@ -358,7 +400,7 @@ impl Machine {
                             let Some(bucket) = rolling.add(serial, BUCKET_REQUESTS, current) else {
                                 continue;
                             };
-                            if self.slow_ns().is_none() {
+                            if !timed {
                                 return Ok(admission(State::Closed, bucket));
                             }
                             // Timed for slowness: the clock at admission, or, counted in a
@@ -474,10 +516,18 @@ impl Machine {
         error
     }
 
+    /// Whether the clock reading an admission took may stand for the time its outcome is
+    /// recorded, when the call finished within the poll that admitted it: unless calls are
+    /// timed for slowness, which needs the time that poll took.
+    #[inline]
+    pub(crate) fn reuses_admission_reading(&self) -> bool {
+        self.slow_ns.load(Ordering::Relaxed) == 0
+    }
+
     /// Records the outcome of an admitted call. `timed_out`: it ran past its deadline
     /// (which makes it slow). Outcomes of a generation that is over, or of a rolling
     /// bucket that has left the window, are dropped.
-    #[inline]
+    #[cfg(any(test, loom))]
     pub(crate) fn record(
         &self,
         admission: Admission,
@@ -485,28 +535,67 @@ impl Machine {
         timed_out: bool,
         clock: impl FnMut() -> u64,
     ) {
-        // The fast case: a success in a closed breaker that counts nothing but its
-        // generation's counts (and, with a count window, enters the window) changes two
+        self.record_at(admission, outcome, timed_out, false, clock);
+    }
+
+    /// [`record`](Self::record); `at_admission`: `clock` gives the reading the admission
+    /// took (see [`reuses_admission_reading`](Self::reuses_admission_reading)), at which
+    /// a rolling-window call's bucket is in the window by construction.
+    #[inline]
+    pub(crate) fn record_at(
+        &self,
+        admission: Admission,
+        outcome: Outcome,
+        timed_out: bool,
+        at_admission: bool,
+        mut clock: impl FnMut() -> u64,
+    ) {
+        // The fast case: a success in a closed breaker without slow-call timing changes two
         // counts and never the state.
         let plain = self.plain.load(Ordering::Relaxed);
         if admission.state() == State::Closed
             && outcome == Outcome::Success
             && !timed_out
+            && !admission.timed()
             && plain != 0
         {
             let generation = admission.generation();
-            if self.state.load().generation() != generation {
+            let word = self.state.load();
+            if word.generation() != generation {
                 return;
             }
             let current = || self.generation();
-            let inc = |v| Some(incremented(v));
-            if let Update::Applied(_) = self.tally.update(SUCCESSES, generation, current, inc) {
-                if plain == PLAIN_CALLS
-                    && let Shape::Calls(ring) = &self.shape
-                    && !ring.push(generation, current, false, false)
-                {
-                    return;
+            let counted = match &self.shape {
+                // A closed count window keeps its totals in the window alone: the ring's
+                // head says how many outcomes the generation has seen.
+                Shape::Calls(ring) if plain == PLAIN_CALLS => {
+                    ring.push(generation, current, false, false)
                 }
+                // A rolling window counts the success in the call's bucket, if the bucket
+                // is still in the window.
+                Shape::Rolling(rolling) if plain == PLAIN_ROLLING => {
+                    let bucket = admission.extra;
+                    if bucket == UNCOUNTED {
+                        return;
+                    }
+                    if !at_admission {
+                        let Read::At(stamp) = self.state.stamp_of(word) else {
+                            return;
+                        };
+                        if self.bucket_gone(stamp, bucket, rolling.len(), clock()) {
+                            return;
+                        }
+                    }
+                    let current = || self.generation() == generation;
+                    rolling.add(bucket, BUCKET_SUCCESSES, current).is_some()
+                }
+                _ => matches!(
+                    self.tally
+                        .update(SUCCESSES, generation, current, |v| Some(incremented(v))),
+                    Update::Applied(_)
+                ),
+            };
+            if counted {
                 let streak = |s| Some(streak_after(s, false));
                 self.tally.update(STREAK, generation, current, streak);
             }
@@ -539,7 +628,7 @@ impl Machine {
                 let Read::At(stamp) = self.state.stamp_of(word) else {
                     return;
                 };
-                let bucket = self.bucket_of(stamp, admission.extra);
+                let bucket = self.bucket_of(stamp, admission);
                 if self.bucket_gone(stamp, bucket, rolling.len(), now.get()) {
                     return;
                 }
@@ -566,8 +655,10 @@ impl Machine {
         };
         let slow = match self.slow_ns() {
             Some(_) if timed_out => true,
-            Some(threshold) => now.get().saturating_sub(admission.extra) >= threshold,
-            None => false,
+            Some(threshold) if admission.timed() => {
+                now.get().saturating_sub(admission.extra) >= threshold
+            }
+            _ => false,
         };
         #[cfg(feature = "metrics")]
         if slow {
@@ -590,30 +681,31 @@ impl Machine {
                     rolling.add(bucket, BUCKET_SLOW, current);
                 }
             }
-            None => {
-                let index = if failed { FAILURES } else { SUCCESSES };
-                let Update::Applied(total) = self
-                    .tally
-                    .update(index, generation, current, |v| Some(incremented(v)))
-                else {
-                    return;
-                };
-                own[usize::from(failed)] = total;
-                if slow
-                    && let Update::Applied(total) =
-                        self.tally
-                            .update(SLOW, generation, current, |v| Some(incremented(v)))
-                {
-                    own[2] = total;
-                }
-                if let (Shape::Calls(ring), State::Closed) = (&self.shape, admission.state()) {
+            // A closed count window keeps its totals in the window alone.
+            None => match (&self.shape, admission.state()) {
+                (Shape::Calls(ring), State::Closed) => {
                     if !ring.push(generation, current, failed, slow) {
                         return;
                     }
-                    // The generation's totals are not the window's.
-                    own = [0; 3];
                 }
-            }
+                _ => {
+                    let index = if failed { FAILURES } else { SUCCESSES };
+                    let Update::Applied(total) =
+                        self.tally
+                            .update(index, generation, current, |v| Some(incremented(v)))
+                    else {
+                        return;
+                    };
+                    own[usize::from(failed)] = total;
+                    if slow
+                        && let Update::Applied(total) =
+                            self.tally
+                                .update(SLOW, generation, current, |v| Some(incremented(v)))
+                    {
+                        own[2] = total;
+                    }
+                }
+            },
         }
         let Update::Applied(streak) = self.tally.update(STREAK, generation, current, |s| {
             Some(streak_after(s, failed))
@@ -682,7 +774,7 @@ impl Machine {
                 if admission.extra != UNCOUNTED
                     && let Read::At(stamp) = self.state.stamp_of(word)
                 {
-                    rolling.remove_request(self.bucket_of(stamp, admission.extra));
+                    rolling.remove_request(self.bucket_of(stamp, admission));
                 }
             }
             _ => {
@@ -714,8 +806,8 @@ impl Machine {
             }
             Shape::Calls(ring) => {
                 let totals = ring.totals(generation);
-                let finished =
-                    counts.total_successes + counts.total_failures + counts.total_ignored;
+                // Every outcome but an ignored one entered the ring.
+                let finished = totals.pushed.saturating_add(counts.total_ignored);
                 let in_flight = counts.requests.saturating_sub(finished);
                 counts.requests = totals.outcomes + in_flight;
                 counts.total_failures = totals.failures;

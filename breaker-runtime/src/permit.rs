@@ -88,11 +88,17 @@ impl<'a> Permit<'a> {
         }
     }
 
-    /// Asks the breaker to admit the call this waiting permit stands for.
+    /// Asks the breaker to admit the call this waiting permit stands for. Returns the
+    /// clock reading the admission took, or 0 if it took none.
     #[inline(always)]
-    pub(crate) fn admit(&mut self) -> Result<(), BreakerError> {
+    pub(crate) fn admit(&mut self) -> Result<u64, BreakerError> {
         let m = &*self.core;
-        match m.acquire(|| m.now()) {
+        let mut reading = 0;
+        let clock = || {
+            reading = m.now();
+            reading
+        };
+        match m.acquire(clock) {
             Ok(admission) => {
                 (self.admitted, self.admitted_extra) = admission.into_parts();
                 self.flags |= ARMED;
@@ -100,7 +106,7 @@ impl<'a> Permit<'a> {
                 {
                     self.started = Some(tokio::time::Instant::now());
                 }
-                Ok(())
+                Ok(reading)
             }
             Err(rejection) => Err(m.reject(rejection)),
         }
@@ -171,15 +177,29 @@ impl<'a> Permit<'a> {
     /// Records the outcome of the admitted call; the permit holds nothing afterwards.
     #[inline]
     pub(crate) fn finish(&mut self, outcome: Outcome, how: Finished) {
+        self.finish_at(outcome, how, 0);
+    }
+
+    /// [`finish`](Self::finish) for a call that finished within the poll that admitted it,
+    /// which read the clock at `reading` (0: it did not). That reading then stands for the
+    /// time of the outcome too, unless the breaker times calls for slowness.
+    #[inline]
+    pub(crate) fn finish_at(&mut self, outcome: Outcome, how: Finished, reading: u64) {
         self.flags &= !ARMED;
         #[cfg(feature = "metrics")]
         if let Some(started) = self.started {
             self.core.observer.finished(how, started);
         }
         let m = &*self.core;
-        m.record(self.admission(), outcome, how == Finished::Timeout, || {
-            m.now()
-        });
+        let reuse = reading != 0 && m.reuses_admission_reading();
+        let clock = || if reuse { reading } else { m.now() };
+        m.record_at(
+            self.admission(),
+            outcome,
+            how == Finished::Timeout,
+            reuse,
+            clock,
+        );
     }
 
     /// Records a success.
@@ -250,7 +270,7 @@ impl CircuitBreaker {
     ///
     /// # Errors
     /// [`BreakerError::Open`] or [`BreakerError::HalfOpenFull`] when the call is rejected.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerError> {
         let m = &self.core.machine;
         match m.acquire(|| m.now()) {

@@ -450,3 +450,49 @@ fn a_live_window_keeps_its_kind_and_size() {
         }
     );
 }
+
+/// A call that finishes within the poll that admitted it is timed by the one clock reading
+/// its admission took: its bucket is in the window at that instant, so its success counts,
+/// even when the poll itself (a body that blocks its thread) outlasted the window. A breaker
+/// that times calls for slowness reads the clock again instead, and drops the outcome of a
+/// bucket that has left. This is about real time spent inside one poll, which tokio's paused
+/// clock cannot show: the body blocks for 20ms against buckets of 1ms.
+#[tokio::test]
+async fn a_call_that_finishes_in_its_admitting_poll_is_timed_by_one_reading() {
+    let window = Window::Rolling {
+        length: ms(2),
+        buckets: 2,
+    };
+    #[derive(Debug)]
+    struct Down;
+    impl From<BreakerError> for Down {
+        fn from(_: BreakerError) -> Down {
+            Down
+        }
+    }
+    let blocking = || async {
+        std::thread::sleep(ms(20));
+        Ok::<(), Down>(())
+    };
+    let one_reading = build("windows.one-reading", |b| {
+        b.window(window).trip_policy(never())
+    });
+    let timed = build("windows.one-reading-timed", |b| {
+        b.window(window).trip_policy(never()).slow_call(ms(1_000))
+    });
+    for b in [&one_reading, &timed] {
+        b.call(async { Err::<(), _>(Down) }).await.unwrap_err();
+        assert_eq!(b.counts().consecutive_failures, 1);
+        b.call(blocking()).await.unwrap();
+    }
+    assert_eq!(
+        one_reading.counts().consecutive_failures,
+        0,
+        "the success counted: its bucket was in the window at the one reading"
+    );
+    assert_eq!(
+        timed.counts().consecutive_failures,
+        1,
+        "timed for slowness, the outcome was read again, after its bucket had left"
+    );
+}
