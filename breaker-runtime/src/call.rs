@@ -11,6 +11,7 @@
 //! too, unless calls are timed for slowness (which needs the time the poll took).
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -23,7 +24,7 @@ use crate::{BreakerError, CircuitBreaker, Outcome, Permit};
 pin_project_lite::pin_project! {
     /// A call through a breaker; see [`CircuitBreaker::call`](crate::CircuitBreaker::call).
     #[must_use = "futures do nothing unless polled"]
-    pub(crate) struct Call<'a, F, C, M> {
+    pub(crate) struct Call<'a, F, C, M, A> {
         // Fields drop in declaration order: the user's future first, then the permit, so
         // a cancelled probe gives its half-open slot back only once its body is gone.
         #[pin]
@@ -38,7 +39,33 @@ pin_project_lite::pin_project! {
         error: M,
         // `None` once the call has its output.
         classify: Option<C>,
+        // How the call is admitted.
+        admit: PhantomData<A>,
     }
+}
+
+/// How a [`Call`] is admitted: at its first poll, or before it was made. Known from the
+/// type, so that the future of an admitted permit carries no admission code.
+pub(crate) trait Admit {
+    /// Whether the first poll admits the call.
+    const AT_FIRST_POLL: bool;
+}
+
+/// The call is admitted at its first poll ([`CircuitBreaker::call`]).
+#[derive(Debug)]
+pub(crate) enum AtFirstPoll {}
+
+impl Admit for AtFirstPoll {
+    const AT_FIRST_POLL: bool = true;
+}
+
+/// The call's permit was admitted before the call was made ([`Permit::run`]: every
+/// [`Permit`] a user holds is admitted).
+#[derive(Debug)]
+pub(crate) enum Admitted {}
+
+impl Admit for Admitted {
+    const AT_FIRST_POLL: bool = false;
 }
 
 /// Whether a call on this thread can arm tokio's timer: inside a tokio runtime whose time
@@ -68,9 +95,13 @@ pub(crate) fn timer_available() -> bool {
     })
 }
 
-impl<'a, F, C, M> Call<'a, F, C, M> {
+impl<'a, F, C, M, A: Admit> Call<'a, F, C, M, A> {
     #[inline]
     pub(crate) fn new(mut permit: Permit<'a>, fut: F, classify: C, error: M) -> Self {
+        debug_assert!(
+            A::AT_FIRST_POLL || permit.is_armed(),
+            "an admitted call needs an admitted permit"
+        );
         permit.set_fail_on_panic(false);
         Call {
             fut,
@@ -78,6 +109,7 @@ impl<'a, F, C, M> Call<'a, F, C, M> {
             permit,
             error,
             classify: Some(classify),
+            admit: PhantomData,
         }
     }
 }
@@ -108,11 +140,12 @@ impl<T, M: Fn(BreakerError) -> T> Convert<T> for M {
     }
 }
 
-impl<F, C, M> Future for Call<'_, F, C, M>
+impl<F, C, M, A> Future for Call<'_, F, C, M, A>
 where
     F: Future,
     C: Judge<F::Output>,
     M: Convert<F::Output>,
+    A: Admit,
 {
     type Output = F::Output;
 
@@ -124,7 +157,7 @@ where
         // finishes within that poll is recorded at the clock reading its admission took
         // (if it took one): one reading times both.
         let mut reading = 0;
-        if !permit.start() && !permit.is_armed() {
+        if A::AT_FIRST_POLL && !permit.start() && !permit.is_armed() {
             match permit.admit() {
                 Ok(at) => reading = at,
                 Err(rejected) => {
@@ -217,7 +250,7 @@ impl<'a> Permit<'a> {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        Call::new(self, fut, classify, |e| Err(E::from(e)))
+        Call::<_, _, _, Admitted>::new(self, fut, classify, |e| Err(E::from(e)))
     }
 }
 
@@ -240,7 +273,7 @@ impl CircuitBreaker {
         F: Future<Output = Result<T, E>>,
         E: From<BreakerError>,
     {
-        Call::new(
+        Call::<_, _, _, AtFirstPoll>::new(
             Permit::waiting(CoreRef::Borrowed(&self.core)),
             fut,
             Outcome::of,
@@ -258,7 +291,7 @@ impl CircuitBreaker {
         E: From<BreakerError>,
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
-        Call::new(
+        Call::<_, _, _, AtFirstPoll>::new(
             Permit::waiting(CoreRef::Borrowed(&self.core)),
             fut,
             classify,

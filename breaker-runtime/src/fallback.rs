@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::call::Call;
+use crate::call::{Admitted, Call};
 use crate::{BreakerError, CircuitBreaker, Outcome, Permit};
 
 /// Why a fallback answers instead of the call.
@@ -196,7 +196,7 @@ impl Permit<'_> {
     {
         // What became of the call, told by the classifier and the error converter.
         let seen = AtomicU8::new(0);
-        let result = Call::new(
+        let result = Call::<_, _, _, Admitted>::new(
             self,
             fut,
             |result: &Result<T, E>| {
