@@ -363,6 +363,36 @@ fn a_rolling_window_drops_an_outcome_whose_bucket_a_newer_call_took_over() {
 }
 
 #[test]
+fn a_success_timed_at_its_admission_never_counts_in_the_next_generation() {
+    loom::model(|| {
+        let core = rolling(2);
+        // Admitted in bucket 0 of generation 0; it finishes within the poll that admitted
+        // it, so its outcome is recorded at the admission's reading, without a look at the
+        // stamp, while the counts start over in a new generation.
+        let a = core.acquire(|| EPOCH).unwrap();
+        let c1 = Arc::clone(&core);
+        let success = thread::spawn(move || {
+            c1.record_at(a, Outcome::Success, false, true, || EPOCH);
+        });
+        let word = core.view().word;
+        assert!(core.transition(word, State::Closed, EPOCH, Ending::IntervalElapsed));
+        success.join().unwrap();
+        let view = core.view();
+        assert_eq!(view.word.generation(), 1);
+        let sums = core.counts(view, EPOCH);
+        assert_eq!(
+            (
+                sums.requests,
+                sums.total_successes,
+                sums.consecutive_successes
+            ),
+            (0, 0, 0),
+            "the new generation starts empty, whenever the success landed"
+        );
+    });
+}
+
+#[test]
 fn concurrent_failures_in_a_rolling_window_trip_once() {
     loom::model(|| {
         let core = rolling(2);

@@ -493,6 +493,9 @@ enum Op {
     /// nanoseconds.
     ToDeadline(i8, usize),
     Look,
+    /// A call through `CircuitBreaker::call` that finishes at its first poll: admitted and
+    /// recorded within one poll, at one clock reading.
+    Call(Outcome),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -507,6 +510,12 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (-1i8..=1, prop_oneof![3 => Just(0usize), 1 => any::<usize>()])
             .prop_map(|(delta, which)| Op::ToDeadline(delta, which)),
         1 => Just(Op::Look),
+        2 => prop_oneof![
+            Just(Outcome::Success),
+            Just(Outcome::Failure),
+            Just(Outcome::Ignored)
+        ]
+        .prop_map(Op::Call),
     ]
 }
 
@@ -700,6 +709,24 @@ fn run(cfg: ModelConfig, ops: &[Op]) -> Result<(), TestCaseError> {
                         prop_assert!(unwound.is_err());
                         collect(&mut model, &mut real_changes);
                         model.finish(t, Outcome::Failure);
+                    }
+                }
+                Op::Call(outcome) => {
+                    let outcome = *outcome;
+                    let real = breaker
+                        .call_with(async { Ok::<(), BreakerError>(()) }, move |_| outcome)
+                        .await;
+                    collect(&mut model, &mut real_changes);
+                    match (real, model.acquire(&name)) {
+                        (Ok(()), Ok(ticket)) => model.finish(ticket, outcome),
+                        (Err(real), Err(expected)) => prop_assert_eq!(real, expected),
+                        (real, expected) => prop_assert!(
+                            false,
+                            "step {}: call {:?}, model {:?}",
+                            step,
+                            real,
+                            expected.map(|t| t.state)
+                        ),
                     }
                 }
                 Op::Cancel(i) => {
