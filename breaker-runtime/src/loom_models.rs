@@ -393,6 +393,31 @@ fn a_success_timed_at_its_admission_never_counts_in_the_next_generation() {
 }
 
 #[test]
+fn an_admission_of_an_ended_generation_never_counts_in_the_next_ones_bucket() {
+    loom::model(|| {
+        // Never trips: only the counting is watched.
+        let core = rolling(10);
+        let c1 = Arc::clone(&core);
+        // Admitted at the generation's start: bucket 0, in the slot that the next
+        // generation's first bucket takes too.
+        let late = thread::spawn(move || c1.acquire(|| EPOCH).map(|a| a.generation()));
+        let word = core.view().word;
+        assert!(core.transition(word, State::Closed, EPOCH, Ending::IntervalElapsed));
+        let fresh = core.acquire(|| EPOCH).unwrap();
+        assert_eq!(fresh.generation(), 1);
+        let late = late.join().unwrap().unwrap();
+        let view = core.view();
+        let sums = core.counts(view, EPOCH);
+        assert_eq!(
+            sums.requests,
+            1 + u64::from(late == 1),
+            "the new generation counts its own admissions only (the late one was admitted \
+             into generation {late})"
+        );
+    });
+}
+
+#[test]
 fn concurrent_failures_in_a_rolling_window_trip_once() {
     loom::model(|| {
         let core = rolling(2);

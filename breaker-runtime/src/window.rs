@@ -211,7 +211,7 @@ impl Rolling {
     /// bucket if needed, while `current` says the generation is still the caller's. Returns
     /// the serial counted for (a newer one when the slot already holds a newer bucket and
     /// `index` is the requests count: a caller whose clock lags counts in the newest
-    /// bucket), or `None` when the count was dropped.
+    /// bucket, if its generation is still current), or `None` when the count was dropped.
     #[inline]
     pub(crate) fn add(&self, serial: u64, index: usize, current: impl Fn() -> bool) -> Option<u64> {
         let cell = self.cell(serial, index);
@@ -227,7 +227,15 @@ impl Rolling {
                     }
                     (serial, 1)
                 }
-                d if index == BUCKET_REQUESTS => (serial.wrapping_add_signed(-d), value + 1),
+                // The slot holds a newer bucket: of this generation (its caller's clock ran
+                // ahead), where a lagging admission counts; or of a newer generation, where
+                // an admission of an ended one must not.
+                d if index == BUCKET_REQUESTS => {
+                    if !current() {
+                        return None;
+                    }
+                    (serial.wrapping_add_signed(-d), value + 1)
+                }
                 _ => return None,
             };
             match cell.compare_exchange_weak(
@@ -467,6 +475,40 @@ mod tests {
         }
         assert_eq!(r.offset(u64::MAX, 1), u64::MAX);
         assert_eq!(r.offset(0, 1), 0);
+    }
+
+    #[test]
+    fn an_outcome_overtaken_in_its_slot_leaves_the_later_one_in_place() {
+        // 3 outcomes in 4 slots: outcome 0 and outcome 4 share slot 0.
+        let ring = Ring::new(3);
+        let later = ring_pack(7, 4, true, true);
+        ring.slots[0].store(later, Ordering::Relaxed);
+        // Outcome 0 of generation 7 comes late, after outcome 4 wrote its slot.
+        assert!(ring.push(7, || 7, false, false));
+        assert_eq!(
+            ring.slots[0].load(Ordering::Relaxed),
+            later,
+            "outcome 4 stays"
+        );
+        // An earlier outcome of the generation, or any outcome of another generation, in
+        // the slot is replaced.
+        for earlier in [
+            ring_pack(7, 0xFF_FFFC, true, false),
+            ring_pack(6, 5, true, false),
+        ] {
+            ring.slots[1].store(earlier, Ordering::Relaxed);
+            let next = ring.totals(7).pushed;
+            assert_eq!(next % 4, 1, "the next outcome goes to slot 1");
+            assert!(ring.push(7, || 7, false, false));
+            assert_eq!(
+                ring.slots[1].load(Ordering::Relaxed),
+                ring_pack(7, next, false, false)
+            );
+            // Three more outcomes bring the next push back to slot 1.
+            for _ in 0..3 {
+                assert!(ring.push(7, || 7, false, false));
+            }
+        }
     }
 
     #[test]
