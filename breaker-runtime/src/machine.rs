@@ -1145,6 +1145,25 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_case_is_chosen_by_window_and_slow_call_timing() {
+        let of = |builder: Builder| plain(&builder.settings);
+        let b = || Builder::new("unit-plain");
+        let rolling = Window::rolling(Duration::from_secs(10));
+        let calls = Window::Calls { calls: 10 };
+        let interval = Window::Fixed {
+            interval: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(of(b()), PLAIN_FIXED);
+        assert_eq!(of(b().window(calls)), PLAIN_CALLS);
+        assert_eq!(of(b().window(rolling)), PLAIN_ROLLING);
+        assert_eq!(of(b().window(interval)), 0, "an interval needs the clock");
+        let slow = Duration::from_secs(1);
+        for window in [Window::Fixed { interval: None }, calls, rolling, interval] {
+            assert_eq!(of(b().window(window).slow_call(slow)), 0, "timed calls");
+        }
+    }
+
+    #[test]
     fn counts_near_their_maximum_saturate_instead_of_overflowing() {
         let m = machine(
             Builder::new("unit-saturation").trip_policy(TripPolicy::ConsecutiveFailures(u32::MAX)),

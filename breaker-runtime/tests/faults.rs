@@ -358,3 +358,43 @@ fn a_breaker_tripped_on_a_clock_ahead_recovers_on_a_clock_behind_it() {
         assert_eq!(b.state(), State::Closed);
     });
 }
+
+/// Polling a call again after it gave its output is a bug of the caller's: it panics, and
+/// the breaker neither admits it again nor counts anything for it, whichever way the call
+/// was made.
+#[test]
+fn a_call_polled_after_it_finished_panics_and_counts_nothing() {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    let b = CircuitBreaker::builder("fault-poll-after-finish")
+        .build()
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut by_call = pin!(b.call(async { Ok::<_, E>(1) }));
+    assert!(matches!(by_call.as_mut().poll(&mut cx), Poll::Ready(Ok(1))));
+    let permit = b.try_acquire().unwrap();
+    let mut by_permit = pin!(permit.run(async { Ok::<_, E>(2) }));
+    assert!(matches!(
+        by_permit.as_mut().poll(&mut cx),
+        Poll::Ready(Ok(2))
+    ));
+    for again in [
+        catch_unwind(AssertUnwindSafe(|| {
+            by_call.as_mut().poll(&mut cx).is_ready()
+        })),
+        catch_unwind(AssertUnwindSafe(|| {
+            by_permit.as_mut().poll(&mut cx).is_ready()
+        })),
+    ] {
+        assert!(again.is_err(), "a second poll panics");
+    }
+    let c = b.counts();
+    assert_eq!(
+        (c.requests, c.total_successes, c.total_failures),
+        (2, 2, 0),
+        "neither second poll was admitted or counted as a failure"
+    );
+}
