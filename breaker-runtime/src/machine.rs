@@ -292,23 +292,19 @@ impl Machine {
         self.state.view()
     }
 
-    /// The serial of the rolling-window bucket current at `now` in the generation stamped
+    /// The serial of the bucket of `rolling` current at `now` in the generation stamped
     /// `stamp`.
-    fn serial(&self, stamp: Stamp, now: u64) -> u64 {
+    fn serial(&self, rolling: &Rolling, stamp: Stamp, now: u64) -> u64 {
         let width = self.width_ns.load(Ordering::Relaxed).max(1);
         let elapsed = now.saturating_sub(stamp.start);
-        let offset = match &self.shape {
-            Shape::Rolling(rolling) => rolling.offset(elapsed, width),
-            _ => elapsed / width,
-        };
-        stamp.base.wrapping_add(offset)
+        stamp.base.wrapping_add(rolling.offset(elapsed, width))
     }
 
-    /// The rolling-window bucket of an admission: its `extra`, or, when it is timed for
+    /// The bucket of `rolling` of an admission: its `extra`, or, when it is timed for
     /// slowness, the bucket that follows from the clock at admission.
-    fn bucket_of(&self, stamp: Stamp, admission: Admission) -> u64 {
+    fn bucket_of(&self, rolling: &Rolling, stamp: Stamp, admission: Admission) -> u64 {
         if admission.timed() {
-            self.serial(stamp, admission.extra)
+            self.serial(rolling, stamp, admission.extra)
         } else {
             admission.extra
         }
@@ -366,7 +362,7 @@ impl Machine {
         {
             let generation = word.generation();
             let current = || self.generation() == generation;
-            let serial = self.serial(stamp, clock());
+            let serial = self.serial(rolling, stamp, clock());
             if let Some(bucket) = rolling.add(serial, BUCKET_REQUESTS, current) {
                 return Ok(Admission::new(generation, State::Closed, bucket, false));
             }
@@ -395,7 +391,7 @@ impl Machine {
                                 Read::Busy => return Ok(admission(State::Closed, UNCOUNTED)),
                             };
                             let at = now.get();
-                            let serial = self.serial(stamp, at);
+                            let serial = self.serial(rolling, stamp, at);
                             let current = || self.generation() == generation;
                             let Some(bucket) = rolling.add(serial, BUCKET_REQUESTS, current) else {
                                 continue;
@@ -628,7 +624,7 @@ impl Machine {
                 let Read::At(stamp) = self.state.stamp_of(word) else {
                     return;
                 };
-                let bucket = self.bucket_of(stamp, admission);
+                let bucket = self.bucket_of(rolling, stamp, admission);
                 if self.bucket_gone(stamp, bucket, rolling.len(), now.get()) {
                     return;
                 }
@@ -730,7 +726,7 @@ impl Machine {
             // A breaker held closed never trips; the policies are consulted after a
             // failure or a slow call only.
             State::Closed if !word.forced() && (failed || slow) => {
-                let at = rolling.map(|(_, _, stamp)| self.serial(stamp, now.get()));
+                let at = rolling.map(|(rolling, _, stamp)| self.serial(rolling, stamp, now.get()));
                 let mut counts = self.window_counts(word, at);
                 // Its own updates are exact; the others are read now.
                 counts.total_successes = counts.total_successes.max(own[0]);
@@ -774,7 +770,7 @@ impl Machine {
                 if admission.extra != UNCOUNTED
                     && let Read::At(stamp) = self.state.stamp_of(word)
                 {
-                    rolling.remove_request(self.bucket_of(stamp, admission));
+                    rolling.remove_request(self.bucket_of(rolling, stamp, admission));
                 }
             }
             _ => {
@@ -893,7 +889,7 @@ impl Machine {
         };
         let base = match &self.shape {
             Shape::Rolling(rolling) => self
-                .serial(old, now.max(old.start))
+                .serial(rolling, old, now.max(old.start))
                 .wrapping_add(rolling.len())
                 .wrapping_add(SERIAL_GAP),
             _ => 0,
@@ -908,7 +904,10 @@ impl Machine {
         let news = cause.filter(|c| from.state() != to || *c == Cause::Reconfigured);
         // The counts that caused the change, read before they are retagged.
         let ended = news.map(|_| {
-            let at = matches!(self.shape, Shape::Rolling(_)).then(|| self.serial(old, now));
+            let at = match &self.shape {
+                Shape::Rolling(rolling) => Some(self.serial(rolling, old, now)),
+                _ => None,
+            };
             self.window_counts(from, at)
         });
         self.state.publish(next);
@@ -1095,7 +1094,7 @@ impl Machine {
     /// The counts of the generation in `view`, over the window as it stands at `now`.
     pub(crate) fn counts(&self, view: View, now: u64) -> Counts {
         let at = match (&self.shape, view.stamp) {
-            (Shape::Rolling(_), Some(stamp)) => Some(self.serial(stamp, now)),
+            (Shape::Rolling(rolling), Some(stamp)) => Some(self.serial(rolling, stamp, now)),
             _ => None,
         };
         self.window_counts(view.word, at)
