@@ -240,3 +240,94 @@ fn reconfiguring_under_concurrent_calls_keeps_the_breaker_consistent() {
         "every counted outcome belongs to a counted request of this generation: {c:?}"
     );
 }
+
+#[test]
+fn a_count_window_keeps_its_size_and_reconfiguring_by_name_checks_every_breaker_first() {
+    use breaker_runtime::Window;
+    let calls = |n| Window::Calls { calls: n };
+    let counting = CircuitBreaker::builder("rc-shape")
+        .window(calls(10))
+        .build()
+        .unwrap();
+    let mut s = counting.settings();
+    s.window = calls(20);
+    assert_eq!(
+        counting.reconfigure(s),
+        Err(BuildError::WindowShapeChanged {
+            from: calls(10),
+            to: calls(20)
+        })
+    );
+    s.window = calls(10);
+    s.max_requests = 7;
+    assert_eq!(counting.reconfigure(s), Ok(()));
+    // A second breaker of the name with a rolling window cannot take a count window: the
+    // reconfiguration by name is refused before any breaker changes.
+    let rolling = CircuitBreaker::builder("rc-shape")
+        .window(Window::rolling(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    s.max_requests = 9;
+    assert!(matches!(
+        registry::reconfigure("rc-shape", s),
+        Err(BuildError::WindowShapeChanged { .. })
+    ));
+    assert_eq!(counting.settings().max_requests, 7, "nothing changed");
+    assert_eq!(rolling.settings().max_requests, 1);
+}
+
+#[test]
+fn shared_breakers_differ_by_their_slow_call_ratio_and_backoff() {
+    let base = || {
+        CircuitBreaker::builder("rc-float-settings")
+            .slow_call(Duration::from_millis(100))
+            .slow_call_ratio(0.5, 10)
+            .backoff(2.0, Duration::from_secs(600))
+    };
+    let _first = base().build_shared().unwrap();
+    assert!(base().build_shared().is_ok(), "the same settings share it");
+    let conflict = |b: breaker_runtime::Builder| match b.build_shared() {
+        Err(BuildError::Conflict { setting, .. }) => setting,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    assert_eq!(conflict(base().slow_call_ratio(0.6, 10)), "slow_call_ratio");
+    assert_eq!(
+        conflict(base().backoff(3.0, Duration::from_secs(600))),
+        "backoff"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn holding_a_breaker_open_is_no_open_attempt() {
+    let b = CircuitBreaker::builder("rc-forced-attempt")
+        .trip_policy(TripPolicy::ConsecutiveFailures(1))
+        .reset_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (id, seen) = listen("rc-forced-attempt");
+    // Held open from closed: attempt 0, no open period of its own.
+    b.force_open();
+    b.reset();
+    // Tripped (attempt 1), half-open, then held open: still attempt 1.
+    fail(&b).await;
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(b.state(), State::HalfOpen);
+    b.force_open();
+    registry::remove_listener(id);
+    let attempts: Vec<(State, State, u32)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| (c.from, c.to, c.attempt))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (State::Closed, State::Open, 0),
+            (State::Open, State::Closed, 0),
+            (State::Closed, State::Open, 1),
+            (State::Open, State::HalfOpen, 1),
+            (State::HalfOpen, State::Open, 1),
+        ]
+    );
+}

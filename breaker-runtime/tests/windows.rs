@@ -496,3 +496,33 @@ async fn a_call_that_finishes_in_its_admitting_poll_is_timed_by_one_reading() {
         "timed for slowness, the outcome was read again, after its bucket had left"
     );
 }
+
+#[test]
+fn a_rolling_window_takes_up_to_its_most_buckets_and_jitters_print_as_written() {
+    use breaker_runtime::MAX_BUCKETS;
+    let most = Window::Rolling {
+        length: ms(u64::from(MAX_BUCKETS)),
+        buckets: MAX_BUCKETS,
+    };
+    assert!(
+        CircuitBreaker::builder("windows.most-buckets")
+            .window(most)
+            .build()
+            .is_ok()
+    );
+    let one_more = Window::Rolling {
+        length: ms(u64::from(MAX_BUCKETS) + 1),
+        buckets: MAX_BUCKETS + 1,
+    };
+    assert_eq!(
+        CircuitBreaker::builder("windows.too-many-buckets")
+            .window(one_more)
+            .build()
+            .err(),
+        Some(BuildError::TooManyBuckets {
+            buckets: MAX_BUCKETS + 1
+        })
+    );
+    let printed = [Jitter::None, Jitter::Full, Jitter::Equal].map(|j| j.to_string());
+    assert_eq!(printed, ["none", "full", "equal"]);
+}
