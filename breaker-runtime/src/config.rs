@@ -1167,6 +1167,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_setting_the_code_gave_is_kept_and_the_others_replaced() {
+        use crate::{Backoff, SlowCallRatio};
+        let given = PartialSettings {
+            timeout: Some(Duration::from_secs(7)),
+            max_requests: Some(7),
+            window: Some(Window::Calls { calls: 7 }),
+            reset_timeout: Some(Duration::from_secs(70)),
+            consecutive_failures: Some(7),
+            slow_call: Some(Duration::from_secs(1)),
+            slow_call_ratio: Some(SlowCallRatio {
+                ratio: 0.7,
+                min_requests: 7,
+            }),
+            backoff: Some(Backoff {
+                factor: 7.0,
+                max_reset_timeout: Duration::from_secs(700),
+            }),
+            jitter: Some(Jitter::Full),
+            ..PartialSettings::default()
+        };
+        let code = Settings::default();
+        let all = given.apply(code);
+        // Which field each bit keeps, read as the code's value or the table's.
+        let kept = |s: &Settings| {
+            [
+                s.timeout == code.timeout,
+                s.max_requests == code.max_requests,
+                s.window == code.window,
+                s.reset_timeout == code.reset_timeout,
+                s.trip_policy.same_setting(&code.trip_policy),
+                s.slow_call == code.slow_call,
+                s.slow_call_ratio.is_none(),
+                s.backoff.is_none(),
+                s.jitter == code.jitter,
+            ]
+        };
+        assert_eq!(kept(&all), [false; 9], "every setting replaced");
+        let bits = [
+            Given::TIMEOUT,
+            Given::MAX_REQUESTS,
+            Given::WINDOW,
+            Given::RESET_TIMEOUT,
+            Given::TRIP_POLICY,
+            Given::SLOW_CALL,
+            Given::SLOW_CALL_RATIO,
+            Given::BACKOFF,
+            Given::JITTER,
+        ];
+        for (i, bit) in bits.into_iter().enumerate() {
+            let mut expected = [false; 9];
+            expected[i] = true;
+            assert_eq!(
+                kept(&given.apply_where(code, Given(bit))),
+                expected,
+                "bit {i}"
+            );
+        }
+        assert_eq!(kept(&given.apply_where(code, Given::ALL)), [true; 9]);
+    }
+
+    #[test]
     fn env_names_map_each_other_character_to_one_underscore() {
         assert_eq!(env_name("app::fetch"), "APP__FETCH");
         assert_eq!(env_name("a-b"), env_name("a_b"));

@@ -418,6 +418,31 @@ fn an_admission_of_an_ended_generation_never_counts_in_the_next_ones_bucket() {
 }
 
 #[test]
+fn an_admission_whose_clock_ran_ahead_never_counts_in_the_next_generation() {
+    /// Six bucket widths after the generation began, by the late admission's clock.
+    const AHEAD: u64 = EPOCH + 6_000;
+    /// Four widths on, when the next generation admits its first call.
+    const FRESH: u64 = EPOCH + 4_000;
+    loom::model(|| {
+        let core = rolling(10);
+        let c1 = Arc::clone(&core);
+        let late = thread::spawn(move || c1.acquire(|| AHEAD).map(|a| a.generation()));
+        let word = core.view().word;
+        assert!(core.transition(word, State::Closed, EPOCH, Ending::IntervalElapsed));
+        let fresh = core.acquire(|| FRESH).unwrap();
+        assert_eq!(fresh.generation(), 1);
+        let late = late.join().unwrap().unwrap();
+        // Were the new generation's buckets numbered right after the old window, the late
+        // admission's bucket (the sixth of generation 0) would be the new generation's
+        // fourth, the fresh call's.
+        if late == 0 {
+            let sums = core.counts(core.view(), FRESH);
+            assert_eq!(sums.requests, 1, "only the fresh call counts in its bucket");
+        }
+    });
+}
+
+#[test]
 fn concurrent_failures_in_a_rolling_window_trip_once() {
     loom::model(|| {
         let core = rolling(2);

@@ -1162,6 +1162,30 @@ mod tests {
         }
     }
 
+    /// The fleet's counts trip a closed breaker only; any other stays as it is.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_fleet_trip_moves_only_a_closed_breaker_that_is_not_held() {
+        let m = machine(Builder::new("unit-fleet-trip"));
+        let generation = |m: &Machine| m.view().word.generation();
+        m.force(State::Closed, Cause::ForcedClosed);
+        let held = generation(&m);
+        m.trip(Cause::Tripped);
+        assert_eq!(generation(&m), held, "held closed");
+        m.force(State::Closed, Cause::Reset);
+        for state in [State::Open, State::HalfOpen] {
+            let word = m.view().word;
+            assert!(m.transition(word, state, EPOCH, Ending::Change(Cause::Tripped)));
+            let before = generation(&m);
+            m.trip(Cause::Tripped);
+            assert_eq!(generation(&m), before, "{state:?} stays");
+        }
+        let word = m.view().word;
+        assert!(m.transition(word, State::Closed, EPOCH, Ending::Change(Cause::Reset)));
+        m.trip(Cause::Tripped);
+        assert_eq!(m.view().word.state(), State::Open);
+    }
+
     #[test]
     fn counts_near_their_maximum_saturate_instead_of_overflowing() {
         let m = machine(
