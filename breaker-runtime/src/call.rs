@@ -44,19 +44,49 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// How a [`Call`] is admitted: at its first poll, or before it was made. Known from the
-/// type, so that the future of an admitted permit carries no admission code.
-pub(crate) trait Admit {
+/// How a [`Call`] is admitted: at its first poll, or before it was made, and what a
+/// rejection at the first poll becomes. Known from the type, so that the future of an
+/// admitted permit carries no admission code.
+pub(crate) trait Admit<F: Future, M> {
     /// Whether the first poll admits the call.
     const AT_FIRST_POLL: bool;
+
+    /// The call was admitted at its first poll, before its future is polled.
+    #[inline(always)]
+    fn admitted(_fut: Pin<&mut F>) {}
+
+    /// The call was refused at its first poll: what it answers, now or later.
+    fn refused(
+        fut: Pin<&mut F>,
+        error: &M,
+        rejected: BreakerError,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output>;
+
+    /// A later poll of a call whose output is not the breaker's to give: a refused call
+    /// whose answer waited. `None` for a call that finished (polled again, it panics).
+    #[inline(always)]
+    fn poll_refused(_fut: Pin<&mut F>, _cx: &mut Context<'_>) -> Option<Poll<F::Output>> {
+        None
+    }
 }
 
 /// The call is admitted at its first poll ([`CircuitBreaker::call`]).
 #[derive(Debug)]
 pub(crate) enum AtFirstPoll {}
 
-impl Admit for AtFirstPoll {
+impl<F: Future, M: Convert<F::Output>> Admit<F, M> for AtFirstPoll {
     const AT_FIRST_POLL: bool = true;
+
+    #[inline(always)]
+    fn refused(
+        _fut: Pin<&mut F>,
+        error: &M,
+        rejected: BreakerError,
+        _cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        Poll::Ready(error.convert(rejected))
+    }
 }
 
 /// The call's permit was admitted before the call was made ([`Permit::run`]: every
@@ -64,8 +94,118 @@ impl Admit for AtFirstPoll {
 #[derive(Debug)]
 pub(crate) enum Admitted {}
 
-impl Admit for Admitted {
+impl<F: Future, M> Admit<F, M> for Admitted {
     const AT_FIRST_POLL: bool = false;
+
+    fn refused(
+        _fut: Pin<&mut F>,
+        _error: &M,
+        _rejected: BreakerError,
+        _cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        unreachable!("an admitted call is never refused")
+    }
+}
+
+/// The call is admitted at its first poll, and its future is made then, knowing the
+/// decision ([`CircuitBreaker::call_deciding`]): the call itself when admitted, what
+/// answers instead when refused.
+#[derive(Debug)]
+pub(crate) enum Deciding {}
+
+impl<S, A, B, M> Admit<Decide<S, A, B>, M> for Deciding
+where
+    S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    const AT_FIRST_POLL: bool = true;
+
+    #[inline(always)]
+    fn admitted(fut: Pin<&mut Decide<S, A, B>>) {
+        fut.decide(Ok(()));
+    }
+
+    #[inline(never)]
+    fn refused(
+        mut fut: Pin<&mut Decide<S, A, B>>,
+        _error: &M,
+        rejected: BreakerError,
+        cx: &mut Context<'_>,
+    ) -> Poll<A::Output> {
+        fut.as_mut().decide(Err(rejected));
+        fut.poll(cx)
+    }
+
+    #[inline(always)]
+    fn poll_refused(
+        fut: Pin<&mut Decide<S, A, B>>,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<A::Output>> {
+        match fut.project() {
+            DecideProj::Refused { refused } => Some(refused.poll(cx)),
+            _ => None,
+        }
+    }
+}
+
+/// What the future of a call through [`CircuitBreaker::call_deciding`] becomes once the
+/// breaker decided on it.
+#[derive(Debug)]
+pub enum Decided<A, B> {
+    /// The call was admitted: its future, run under the breaker and recorded.
+    Admitted(A),
+    /// The call was refused: what answers instead (a fallback, or the rejection as an
+    /// error), run as it is and recorded nowhere.
+    Refused(B),
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`Deciding`] call: made at its first poll, from the decision.
+    #[project = DecideProj]
+    #[project_replace = DecideOwn]
+    pub(crate) enum Decide<S, A, B> {
+        Waiting { start: S },
+        Admitted { #[pin] call: A },
+        Refused { #[pin] refused: B },
+        Deciding,
+    }
+}
+
+impl<S, A, B> Decide<S, A, B>
+where
+    S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+{
+    /// Makes the future the decision calls for, once.
+    #[inline(always)]
+    fn decide(mut self: Pin<&mut Self>, admission: Result<(), BreakerError>) {
+        let DecideOwn::Waiting { start } = self.as_mut().project_replace(Decide::Deciding) else {
+            unreachable!("a call is decided once, at its first poll")
+        };
+        self.set(match start(admission) {
+            Decided::Admitted(call) => Decide::Admitted { call },
+            Decided::Refused(refused) => Decide::Refused { refused },
+        });
+    }
+}
+
+impl<S, A, B> Future for Decide<S, A, B>
+where
+    A: Future,
+    B: Future<Output = A::Output>,
+{
+    type Output = A::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        match self.project() {
+            DecideProj::Admitted { call } => call.poll(cx),
+            DecideProj::Refused { refused } => refused.poll(cx),
+            DecideProj::Waiting { .. } | DecideProj::Deciding => {
+                unreachable!("a call's future is made before it is polled")
+            }
+        }
+    }
 }
 
 /// Whether a call on this thread can arm tokio's timer: inside a tokio runtime whose time
@@ -95,7 +235,7 @@ pub(crate) fn timer_available() -> bool {
     })
 }
 
-impl<'a, F, C, M, A: Admit> Call<'a, F, C, M, A> {
+impl<'a, F: Future, C, M, A: Admit<F, M>> Call<'a, F, C, M, A> {
     #[inline]
     pub(crate) fn new(mut permit: Permit<'a>, fut: F, classify: C, error: M) -> Self {
         debug_assert!(
@@ -145,7 +285,7 @@ where
     F: Future,
     C: Judge<F::Output>,
     M: Convert<F::Output>,
-    A: Admit,
+    A: Admit<F, M>,
 {
     type Output = F::Output;
 
@@ -157,14 +297,22 @@ where
         // finishes within that poll is recorded at the clock reading its admission took
         // (if it took one): one reading times both.
         let mut reading = 0;
+        let mut fut = this.fut;
         if A::AT_FIRST_POLL && !permit.start() && !permit.is_armed() {
             match permit.admit() {
-                Ok(at) => reading = at,
+                Ok(at) => {
+                    reading = at;
+                    A::admitted(fut.as_mut());
+                }
                 Err(rejected) => {
                     this.classify.take();
-                    return Poll::Ready(this.error.convert(rejected));
+                    return A::refused(fut, this.error, rejected, cx);
                 }
             }
+        } else if this.classify.is_none()
+            && let Some(answer) = A::poll_refused(fut.as_mut(), cx)
+        {
+            return answer;
         }
         assert!(
             this.classify.is_some(),
@@ -173,7 +321,7 @@ where
         // Should the call (or its classification) panic, the permit is dropped while this
         // thread unwinds and records a failure.
         permit.set_fail_on_panic(true);
-        match this.fut.poll(cx) {
+        match fut.poll(cx) {
             Poll::Ready(result) => {
                 let classify = this.classify.take().expect("classified once");
                 let outcome = classify.judge(&result);
@@ -296,6 +444,81 @@ impl CircuitBreaker {
             fut,
             classify,
             |e| Err(E::from(e)),
+        )
+    }
+
+    /// A call whose future is made only once the breaker has decided on it, at the first
+    /// poll: `start` receives `Ok(())` when the call is admitted and returns the call's
+    /// future ([`Decided::Admitted`]), run as [`call_with`](Self::call_with) runs it, or
+    /// receives the rejection and returns what answers instead ([`Decided::Refused`]), run
+    /// as it is and recorded nowhere. One future either way, so that what `start` captures
+    /// can go to whichever of the two is made.
+    ///
+    /// This is how `#[circuit_breaker]` runs a call: the function's arguments go to its
+    /// body when admitted, or to its fallback when refused.
+    ///
+    /// ```
+    /// use breaker_runtime::{BreakerError, CircuitBreaker, Decided, Outcome};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), breaker_runtime::BuildError> {
+    /// let prices = CircuitBreaker::builder("call-deciding-example").build()?;
+    /// let sku = String::from("tea");
+    /// let price = prices
+    ///     .call_deciding(
+    ///         move |admission| match admission {
+    ///             Ok(()) => Decided::Admitted(async move { Ok::<_, BreakerError>(sku.len() as u64) }),
+    ///             Err(_rejected) => Decided::Refused(async move { Ok(0) }),
+    ///         },
+    ///         Outcome::of,
+    ///     )
+    ///     .await;
+    /// assert_eq!(price.unwrap(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The admitted call's error, [`BreakerError::Timeout`] (or
+    /// [`NoTimer`](BreakerError::NoTimer)) converted into `E`, or what the refused call's
+    /// future answers.
+    pub fn call_deciding<S, A, B, T, E, C>(
+        &self,
+        start: S,
+        classify: C,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+        A: Future<Output = Result<T, E>>,
+        B: Future<Output = Result<T, E>>,
+        E: From<BreakerError>,
+        C: FnOnce(&Result<T, E>) -> Outcome,
+    {
+        self.call_deciding_converting(start, classify, |e| Err(E::from(e)))
+    }
+
+    /// [`call_deciding`](Self::call_deciding) with `convert` turning a timeout (or a missing
+    /// timer) into the call's output, in place of `From`: no bound on the output type, so
+    /// that `#[circuit_breaker]` checks its return type in one place. Not a stable API.
+    #[doc(hidden)]
+    pub fn call_deciding_converting<S, A, B, C, M>(
+        &self,
+        start: S,
+        classify: C,
+        convert: M,
+    ) -> impl Future<Output = A::Output>
+    where
+        S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+        A: Future,
+        B: Future<Output = A::Output>,
+        C: FnOnce(&A::Output) -> Outcome,
+        M: Fn(BreakerError) -> A::Output,
+    {
+        Call::<_, _, _, Deciding>::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            Decide::Waiting { start },
+            classify,
+            convert,
         )
     }
 }

@@ -162,6 +162,7 @@ mod window;
 pub use breaker::CircuitBreaker;
 pub use breaker::Snapshot;
 pub use builder::Builder;
+pub use call::Decided;
 pub use counts::Counts;
 pub use error::BreakerError;
 pub use fallback::{FallbackOn, FallbackReason};
