@@ -52,7 +52,7 @@ pub use breaker_runtime::shared;
 #[cfg(feature = "tower")]
 pub use breaker_runtime::tower;
 pub use breaker_runtime::{
-    Backoff, BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, FallbackOn,
+    Backoff, BreakerError, BuildError, Builder, Cause, CircuitBreaker, Counts, Decided, FallbackOn,
     FallbackReason, Jitter, KeyedBreakers, MAX_BUCKETS, MAX_WINDOW_CALLS, Name, Outcome, Permit,
     Settings, SlowCallRatio, Snapshot, State, StateChange, TripPolicy, Window, registry,
 };

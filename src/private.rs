@@ -3,11 +3,17 @@
 //!
 //! The expansion of an annotated function uses, in order: [`ReturnType::err`], which also
 //! checks the return type, to turn a [`BreakerError`] into it; [`own`] or [`shared`] once,
-//! to create the breaker into its [`Slot`]; then, for an admitted call,
-//! [`ReturnType::run`] or [`ReturnType::run_with`] (the runtime's public [`Permit::run`] and
-//! [`Permit::run_with`]), or, when the breaker rejects the call, the fallback through
-//! [`Fallback`] and [`Same`], inside [`nested_fallback`]. With `shared = true`, the
-//! breaker's builder goes through [`join_fleet!`](join_fleet) first.
+//! to create the breaker into its [`Slot`]. Then, in the common case, a plain `fn`
+//! returning [`future!`](future) hands [`ReturnType::decide`] or [`ReturnType::decide_with`]
+//! (the runtime's [`CircuitBreaker::call_deciding`]) a closure that makes, at the first
+//! poll, the body when the call is admitted or, when the breaker rejects it, the fallback
+//! through [`Fallback`] and [`Same`], inside [`nested_fallback`]; [`Annotated`] is that
+//! call, or the error of a breaker that could not be made. With `key` or
+//! `fallback_on = "error"` the function stays an `async fn`, which runs an admitted call
+//! with [`ReturnType::run`], [`ReturnType::run_with`] or [`ReturnType::run_or_else`] (the
+//! runtime's public [`Permit::run`], [`Permit::run_with`] and [`Permit::run_or_else`]).
+//! With `shared = true`, the breaker's builder goes through [`join_fleet!`](join_fleet)
+//! first.
 //!
 //! The traits carry `#[diagnostic::on_unimplemented]` messages written for the user of the
 //! attribute, and are used through qualified paths (`<R as ReturnType>::err`) rather than
@@ -20,8 +26,8 @@ use std::any::Any;
 use std::future::Future;
 
 pub use breaker_runtime::{
-    BreakerError, BreakerKey, BuildError, Builder, CircuitBreaker, FallbackOn, FallbackReason,
-    Jitter, KeyedBreakers, Name, Outcome, Permit, TripPolicy, Window,
+    BreakerError, BreakerKey, BuildError, Builder, CircuitBreaker, Decided, FallbackOn,
+    FallbackReason, Jitter, KeyedBreakers, Name, Outcome, Permit, TripPolicy, Window,
 };
 pub use once_cell::sync::OnceCell;
 
@@ -53,6 +59,22 @@ macro_rules! __breaker_join_fleet {
 }
 
 pub use __breaker_join_fleet as join_fleet;
+
+/// `future!(R)`: `impl Future<Output = R>`, the return type of an annotated function.
+///
+/// Written here, in an edition 2024 crate, so that the opaque type captures every lifetime
+/// in scope, elided ones included, as an `async fn`'s future does, whatever the edition of
+/// the crate the attribute is used in: which lifetimes an `impl Trait` return type captures
+/// is decided by the edition of its `impl` token.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_future {
+    ($ret:ty) => {
+        impl ::core::future::Future<Output = $ret>
+    };
+}
+
+pub use __breaker_future as future;
 
 /// The static that holds an annotated function's breaker, or the reason it has none.
 pub type Slot = OnceCell<Result<CircuitBreaker, BreakerError>>;
@@ -196,6 +218,32 @@ pub trait ReturnType: Sized {
         F: Future<Output = Self>,
         Self::Error: From<BreakerError>;
 
+    /// The call of an annotated function through `breaker`, made at its first poll by
+    /// `start` once the breaker decided on it ([`CircuitBreaker::call_deciding`]): `Ok`
+    /// recorded as a success and `Err` as a failure, and a timeout turned into the return
+    /// type by `reject`. No bound on `E` here: the expansion's `reject` checks it.
+    fn decide<S, A, B>(
+        breaker: &CircuitBreaker,
+        start: S,
+        reject: fn(BreakerError) -> Self,
+    ) -> impl Future<Output = Self>
+    where
+        S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+        A: Future<Output = Self>,
+        B: Future<Output = Self>;
+
+    /// [`decide`](Self::decide) with a classifier.
+    fn decide_with<S, A, B>(
+        breaker: &CircuitBreaker,
+        start: S,
+        reject: fn(BreakerError) -> Self,
+        classify: fn(&Self) -> Outcome,
+    ) -> impl Future<Output = Self>
+    where
+        S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+        A: Future<Output = Self>,
+        B: Future<Output = Self>;
+
     /// Runs an admitted call with the runtime's [`Permit::run_or_else`] and
     /// [`FallbackOn::Error`]: a failure or a timeout is answered by `fallback`, after it was
     /// recorded (`fallback_on = "error"`).
@@ -244,6 +292,35 @@ impl<T, E> ReturnType for Result<T, E> {
     }
 
     #[inline]
+    fn decide<S, A, B>(
+        breaker: &CircuitBreaker,
+        start: S,
+        reject: fn(BreakerError) -> Self,
+    ) -> impl Future<Output = Self>
+    where
+        S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+        A: Future<Output = Self>,
+        B: Future<Output = Self>,
+    {
+        breaker.call_deciding_converting(start, Outcome::of, reject)
+    }
+
+    #[inline]
+    fn decide_with<S, A, B>(
+        breaker: &CircuitBreaker,
+        start: S,
+        reject: fn(BreakerError) -> Self,
+        classify: fn(&Self) -> Outcome,
+    ) -> impl Future<Output = Self>
+    where
+        S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
+        A: Future<Output = Self>,
+        B: Future<Output = Self>,
+    {
+        breaker.call_deciding_converting(start, classify, reject)
+    }
+
+    #[inline]
     fn run_or_else<F, G, Fut>(
         permit: Permit<'_>,
         call: F,
@@ -259,6 +336,48 @@ impl<T, E> ReturnType for Result<T, E> {
         let classify = classify.unwrap_or(Outcome::of::<T, E>);
         permit.run_or_else(call, classify, FallbackOn::Error, fallback)
     }
+}
+
+pin_project_lite::pin_project! {
+    /// The future an annotated function returns: its call through its breaker, or, when
+    /// the breaker could not be made (an invalid setting), that error as the function's
+    /// error (`reject` turns it into the return type). Small, so that callers move it
+    /// cheaply: the error is borrowed from the function's static until the first poll.
+    #[project = AnnotatedProj]
+    #[derive(Debug)]
+    pub enum Annotated<A, F> {
+        /// The call through the breaker.
+        Call { #[pin] call: A },
+        /// The error of a breaker that could not be made, and what turns it into the return
+        /// type.
+        NoBreaker { error: &'static BreakerError, reject: F },
+    }
+}
+
+impl<A, F> Future for Annotated<A, F>
+where
+    A: Future,
+    F: Fn(BreakerError) -> A::Output,
+{
+    type Output = A::Output;
+
+    #[inline(always)]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<A::Output> {
+        match self.project() {
+            AnnotatedProj::Call { call } => call.poll(cx),
+            AnnotatedProj::NoBreaker { error, reject } => no_breaker(error, reject),
+        }
+    }
+}
+
+/// The output of an annotated function whose breaker could not be made: its error.
+#[cold]
+#[inline(never)]
+fn no_breaker<R, F: Fn(BreakerError) -> R>(error: &BreakerError, reject: &F) -> std::task::Poll<R> {
+    std::task::Poll::Ready(reject(error.clone()))
 }
 
 /// The reason a rejected call's fallback is given (`fallback_reason = true`).

@@ -266,15 +266,77 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
     };
     let reject = reject(&cx);
     let fake_return = fake_return(&cx);
-    let breaker = breaker(config, &cx, &sig.ident.unraw().to_string());
     let (rejected, on_reject) = on_reject(config, &cx);
-    let (classify, run) = classify_and_run(config, &cx);
+    let stmts = &block.stmts;
+    let body = quote! {
+        async move {
+            #fake_return
+            #(#destructure)*
+            #(#stmts)*
+        }
+    };
+
+    if config.key.is_none() && !config.fallback_on_error {
+        // The common case, as a plain `fn` returning the runtime's hand-written future,
+        // whose poll inlines into the caller's: the breaker decides at the first poll, and
+        // the arguments go to the body when it admits the call, or to the fallback when it
+        // refuses it.
+        let output = match &sig.output {
+            ReturnType::Type(_, ty) => quote!(#ty),
+            ReturnType::Default => quote!(()),
+        };
+        let private = &cx.private;
+        sig.asyncness = None;
+        // Spanned as the call is (see `classify_and_run`): an error type without
+        // `From<BreakerError>` also leaves the returned future without `Future`, and the
+        // two are one error, there.
+        let at = error_span(&cx.ret);
+        let future = respan(quote!(#private::future!), at);
+        let mut output = Group::new(proc_macro2::Delimiter::Parenthesis, output);
+        output.set_span(at);
+        sig.output = syn::parse_quote!(-> #future #output);
+        let init = init(config, &cx, &sig.ident.unraw().to_string());
+        let start = quote! {
+            move |__breaker_admission| match __breaker_admission {
+                ::core::result::Result::Ok(()) => #private::Decided::Admitted(#body),
+                ::core::result::Result::Err(#rejected) => {
+                    #private::Decided::Refused(async move { #on_reject })
+                }
+            }
+        };
+        let (classify, run) = classify_and_run(config, &cx, true, quote!(__breaker), start);
+        return quote! {
+            #(#outer_attrs)*
+            #vis #sig {
+                #(#inner_attrs)*
+                #reject
+                #classify
+                static __BREAKER: #private::Slot = #private::Slot::new();
+                match __BREAKER.get_or_init(|| #init) {
+                    ::core::result::Result::Ok(__breaker) => #private::Annotated::Call { call: #run },
+                    ::core::result::Result::Err(__breaker_error) => #private::Annotated::NoBreaker {
+                        error: __breaker_error,
+                        reject: __breaker_reject,
+                    },
+                }
+            }
+        };
+    }
+
+    // With a key, or a fallback that also answers failures, an `async fn` as written: the
+    // breaker is found, and the call admitted, at its first poll.
+    let (classify, run) = classify_and_run(
+        config,
+        &cx,
+        false,
+        quote!(__breaker_permit),
+        quote!(__breaker_call),
+    );
     let (keep_args, run) = match on_error(config, &cx) {
         Some((keep_args, run)) => (keep_args, run),
         None => (TokenStream::new(), run),
     };
-    let stmts = &block.stmts;
-
+    let breaker = breaker(config, &cx, &sig.ident.unraw().to_string());
     quote! {
         #(#outer_attrs)*
         #vis #sig {
@@ -287,11 +349,7 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
                 ::core::result::Result::Err(#rejected) => return #on_reject,
             };
             #keep_args
-            let __breaker_call = async move {
-                #fake_return
-                #(#destructure)*
-                #(#stmts)*
-            };
+            let __breaker_call = #body;
             #run
         }
     }
@@ -581,33 +639,45 @@ fn on_error(config: &Config, cx: &Context) -> Option<(TokenStream, TokenStream)>
     Some((keep, run))
 }
 
-/// Running the admitted call: `ReturnType::run`, or `run_with` and the classifier (the
-/// runtime's public `Permit::run` and `Permit::run_with`). The call is spanned where
-/// [`reject`] puts its `From::from`, so that the `From<BreakerError>` bound of `run` is the
-/// same obligation at the same place, reported once. The classifier becomes a function
-/// pointer first, spanned on the `classify = ...` path: a classifier of the wrong type is
-/// then one error, there.
-fn classify_and_run(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
+/// Running the call: `ReturnType::decide(breaker, start)` (the runtime's
+/// `CircuitBreaker::call_deciding`) when `deciding`, `ReturnType::run(permit, call)` (the
+/// runtime's public `Permit::run`) otherwise, or their `_with` forms and the classifier.
+/// The call is spanned where [`reject`] puts its `From::from`, so that the
+/// `From<BreakerError>` bound of `run` is the same obligation at the same place, reported
+/// once. The classifier becomes a function pointer first, spanned on the `classify = ...`
+/// path: a classifier of the wrong type is then one error, there.
+fn classify_and_run(
+    config: &Config,
+    cx: &Context,
+    deciding: bool,
+    first: TokenStream,
+    second: TokenStream,
+) -> (TokenStream, TokenStream) {
     let Context {
         ret, return_type, ..
     } = cx;
     let at = error_span(ret);
     let return_type = respan(return_type.clone(), at);
     let Some(classify) = &config.classify else {
-        return (
-            TokenStream::new(),
-            quote_spanned!(at=> #return_type::run(__breaker_permit, __breaker_call).await),
-        );
+        let run = if deciding {
+            quote_spanned!(at=> #return_type::decide(#first, #second, __breaker_reject))
+        } else {
+            quote_spanned!(at=> #return_type::run(#first, #second).await)
+        };
+        return (TokenStream::new(), run);
     };
     let classify_at = located(classify.span());
     let private_classify = respan(cx.private.clone(), classify_at);
+    let run = if deciding {
+        quote_spanned!(at=> #return_type::decide_with(#first, #second, __breaker_reject, __breaker_classify))
+    } else {
+        quote_spanned!(at=> #return_type::run_with(#first, #second, __breaker_classify).await)
+    };
     (
         quote_spanned! {classify_at=>
             let __breaker_classify: fn(&#ret) -> #private_classify::Outcome = #classify;
         },
-        quote_spanned! {at=>
-            #return_type::run_with(__breaker_permit, __breaker_call, __breaker_classify).await
-        },
+        run,
     )
 }
 
@@ -705,9 +775,21 @@ mod tests {
             }
         };
         let out = expand(quote!(timeout = "2s"), item.clone());
-        assert_eq!(out.sig, item.sig);
+        // A plain `fn` returning the future, everything else as written.
+        let expected: Signature = parse_quote! {
+            fn fetch<'a, T: Copy>(sku: &'a str, t: T)
+                -> ::async_breaker::__private::future!(Result<u32, E>)
+            where
+                T: Send,
+        };
+        assert_eq!(out.sig, expected);
         assert_eq!(out.attrs, item.attrs);
         assert_eq!(out.vis, item.vis);
+
+        // With a key, the `async fn` is kept as written.
+        let out = expand(quote!(key = sku), item.clone());
+        assert_eq!(out.sig, item.sig);
+        assert_eq!(out.attrs, item.attrs);
     }
 
     #[test]
@@ -955,7 +1037,7 @@ mod tests {
                 }
             ),
         );
-        let expected: Signature = parse_quote!(async fn f(__breaker_arg0: (u32, u32), __breaker_arg1: u8, mut c: u8) -> Result<(), E>);
+        let expected: Signature = parse_quote!(fn f(__breaker_arg0: (u32, u32), __breaker_arg1: u8, mut c: u8) -> ::async_breaker::__private::future!(Result<(), E>));
         assert_eq!(out.sig, expected);
         let found = found(&out);
         let destructured: Vec<Local> = found

@@ -63,6 +63,12 @@ use crate::errors::{Errors, FUNCTION};
 ///
 /// The signature is kept as written: visibility, attributes, doc comments, generics,
 /// `where` clauses, `&self` / `&mut self` / `self`, `impl Trait` and reference arguments.
+/// Only its `async` changes form: the function becomes a plain `fn` returning
+/// `impl Future<Output = R>` that borrows what the `async fn`'s future borrowed (every
+/// lifetime of the arguments, elided ones too, in any edition), so that the breaker's
+/// hand-written future inlines into the caller's. Callers see no difference: calling it
+/// makes the function's breaker at the first call, and the call is admitted when the
+/// future is first polled. With `key` or `fallback_on = "error"` it stays an `async fn`.
 /// The function must be an `async fn` returning `Result<T, E>` (directly or through an
 /// alias such as `io::Result<T>` or `anyhow::Result<T>`) whose error type implements
 /// `From<BreakerError>` (a thiserror `#[from]` variant or `anyhow::Error` both do;
