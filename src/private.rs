@@ -222,27 +222,51 @@ pub trait ReturnType: Sized {
     /// `start` once the breaker decided on it ([`CircuitBreaker::call_deciding`]): `Ok`
     /// recorded as a success and `Err` as a failure, and a timeout turned into the return
     /// type by `reject`. No bound on `E` here: the expansion's `reject` checks it.
-    fn decide<S, A, B>(
+    fn decide<S, A, B, M>(
         breaker: &CircuitBreaker,
         start: S,
-        reject: fn(BreakerError) -> Self,
+        reject: M,
     ) -> impl Future<Output = Self>
     where
         S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
         A: Future<Output = Self>,
-        B: Future<Output = Self>;
+        B: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self;
 
     /// [`decide`](Self::decide) with a classifier.
-    fn decide_with<S, A, B>(
+    fn decide_with<S, A, B, M>(
         breaker: &CircuitBreaker,
         start: S,
-        reject: fn(BreakerError) -> Self,
+        reject: M,
         classify: fn(&Self) -> Outcome,
     ) -> impl Future<Output = Self>
     where
         S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
         A: Future<Output = Self>,
-        B: Future<Output = Self>;
+        B: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self;
+
+    /// The call of an annotated function without a fallback through `breaker`
+    /// ([`CircuitBreaker::call_with`]): admitted at its first poll, its future made by
+    /// `call` then, `Ok` recorded as a success and `Err` as a failure, and a rejection or a
+    /// timeout turned into the return type by `reject`.
+    fn call<S, F, M>(breaker: &CircuitBreaker, call: S, reject: M) -> impl Future<Output = Self>
+    where
+        S: FnOnce() -> F,
+        F: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self;
+
+    /// [`call`](Self::call) with a classifier.
+    fn call_with<S, F, M>(
+        breaker: &CircuitBreaker,
+        call: S,
+        reject: M,
+        classify: fn(&Self) -> Outcome,
+    ) -> impl Future<Output = Self>
+    where
+        S: FnOnce() -> F,
+        F: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self;
 
     /// Runs an admitted call with the runtime's [`Permit::run_or_else`] and
     /// [`FallbackOn::Error`]: a failure or a timeout is answered by `fallback`, after it was
@@ -292,32 +316,59 @@ impl<T, E> ReturnType for Result<T, E> {
     }
 
     #[inline]
-    fn decide<S, A, B>(
+    fn decide<S, A, B, M>(
         breaker: &CircuitBreaker,
         start: S,
-        reject: fn(BreakerError) -> Self,
+        reject: M,
     ) -> impl Future<Output = Self>
     where
         S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
         A: Future<Output = Self>,
         B: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self,
     {
         breaker.call_deciding_converting(start, Outcome::of, reject)
     }
 
     #[inline]
-    fn decide_with<S, A, B>(
+    fn decide_with<S, A, B, M>(
         breaker: &CircuitBreaker,
         start: S,
-        reject: fn(BreakerError) -> Self,
+        reject: M,
         classify: fn(&Self) -> Outcome,
     ) -> impl Future<Output = Self>
     where
         S: FnOnce(Result<(), BreakerError>) -> Decided<A, B>,
         A: Future<Output = Self>,
         B: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self,
     {
         breaker.call_deciding_converting(start, classify, reject)
+    }
+
+    #[inline]
+    fn call<S, F, M>(breaker: &CircuitBreaker, call: S, reject: M) -> impl Future<Output = Self>
+    where
+        S: FnOnce() -> F,
+        F: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self,
+    {
+        breaker.call_made_converting(call, Outcome::of, reject)
+    }
+
+    #[inline]
+    fn call_with<S, F, M>(
+        breaker: &CircuitBreaker,
+        call: S,
+        reject: M,
+        classify: fn(&Self) -> Outcome,
+    ) -> impl Future<Output = Self>
+    where
+        S: FnOnce() -> F,
+        F: Future<Output = Self>,
+        M: Fn(BreakerError) -> Self,
+    {
+        breaker.call_made_converting(call, classify, reject)
     }
 
     #[inline]

@@ -296,15 +296,21 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
         output.set_span(at);
         sig.output = syn::parse_quote!(-> #future #output);
         let init = init(config, &cx, &sig.ident.unraw().to_string());
+        let refused = quote!(async move { #on_reject });
         let start = quote! {
             move |__breaker_admission| match __breaker_admission {
                 ::core::result::Result::Ok(()) => #private::Decided::Admitted(#body),
-                ::core::result::Result::Err(#rejected) => {
-                    #private::Decided::Refused(async move { #on_reject })
-                }
+                ::core::result::Result::Err(#rejected) => #private::Decided::Refused(#refused),
             }
         };
-        let (classify, run) = classify_and_run(config, &cx, true, quote!(__breaker), start);
+        // Without a fallback, the body is made when the call is admitted, and a rejection is
+        // the function's error at once.
+        let (classify, run) = if config.fallback.is_some() {
+            classify_and_run(config, &cx, Run::Decide, quote!(__breaker), start)
+        } else {
+            let make = quote!(move || #body);
+            classify_and_run(config, &cx, Run::Call, quote!(__breaker), make)
+        };
         return quote! {
             #(#outer_attrs)*
             #vis #sig {
@@ -328,7 +334,7 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
     let (classify, run) = classify_and_run(
         config,
         &cx,
-        false,
+        Run::Permit,
         quote!(__breaker_permit),
         quote!(__breaker_call),
     );
@@ -639,17 +645,28 @@ fn on_error(config: &Config, cx: &Context) -> Option<(TokenStream, TokenStream)>
     Some((keep, run))
 }
 
-/// Running the call: `ReturnType::decide(breaker, start)` (the runtime's
-/// `CircuitBreaker::call_deciding`) when `deciding`, `ReturnType::run(permit, call)` (the
-/// runtime's public `Permit::run`) otherwise, or their `_with` forms and the classifier.
-/// The call is spanned where [`reject`] puts its `From::from`, so that the
-/// `From<BreakerError>` bound of `run` is the same obligation at the same place, reported
-/// once. The classifier becomes a function pointer first, spanned on the `classify = ...`
-/// path: a classifier of the wrong type is then one error, there.
+/// How [`classify_and_run`] runs a call.
+#[derive(Clone, Copy)]
+enum Run {
+    /// `ReturnType::call(breaker, make_body, reject)`: the runtime's
+    /// `CircuitBreaker::call_with`, the body made when the call is admitted.
+    Call,
+    /// `ReturnType::decide(breaker, start, reject)`: the runtime's
+    /// `CircuitBreaker::call_deciding`.
+    Decide,
+    /// `ReturnType::run(permit, body).await`: the runtime's public `Permit::run`.
+    Permit,
+}
+
+/// Running the call as `how` says, or with the `_with` form and the classifier. The call is
+/// spanned where [`reject`] puts its `From::from`, so that a `From<BreakerError>` bound is
+/// the same obligation at the same place, reported once. The classifier becomes a function
+/// pointer first, spanned on the `classify = ...` path: a classifier of the wrong type is
+/// then one error, there.
 fn classify_and_run(
     config: &Config,
     cx: &Context,
-    deciding: bool,
+    how: Run,
     first: TokenStream,
     second: TokenStream,
 ) -> (TokenStream, TokenStream) {
@@ -659,19 +676,27 @@ fn classify_and_run(
     let at = error_span(ret);
     let return_type = respan(return_type.clone(), at);
     let Some(classify) = &config.classify else {
-        let run = if deciding {
-            quote_spanned!(at=> #return_type::decide(#first, #second, __breaker_reject))
-        } else {
-            quote_spanned!(at=> #return_type::run(#first, #second).await)
+        let run = match how {
+            Run::Call => quote_spanned!(at=> #return_type::call(#first, #second, __breaker_reject)),
+            Run::Decide => {
+                quote_spanned!(at=> #return_type::decide(#first, #second, __breaker_reject))
+            }
+            Run::Permit => quote_spanned!(at=> #return_type::run(#first, #second).await),
         };
         return (TokenStream::new(), run);
     };
     let classify_at = located(classify.span());
     let private_classify = respan(cx.private.clone(), classify_at);
-    let run = if deciding {
-        quote_spanned!(at=> #return_type::decide_with(#first, #second, __breaker_reject, __breaker_classify))
-    } else {
-        quote_spanned!(at=> #return_type::run_with(#first, #second, __breaker_classify).await)
+    let run = match how {
+        Run::Call => quote_spanned! {at=>
+            #return_type::call_with(#first, #second, __breaker_reject, __breaker_classify)
+        },
+        Run::Decide => quote_spanned! {at=>
+            #return_type::decide_with(#first, #second, __breaker_reject, __breaker_classify)
+        },
+        Run::Permit => quote_spanned! {at=>
+            #return_type::run_with(#first, #second, __breaker_classify).await
+        },
     };
     (
         quote_spanned! {classify_at=>

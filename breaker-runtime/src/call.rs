@@ -149,6 +149,72 @@ where
     }
 }
 
+/// The call is admitted at its first poll, and its future is made then, only when admitted
+/// ([`CircuitBreaker::call_made_converting`]); a rejection is the call's output at once, as
+/// for [`AtFirstPoll`].
+#[derive(Debug)]
+pub(crate) enum MadeAtAdmission {}
+
+impl<S, F, M> Admit<Made<S, F>, M> for MadeAtAdmission
+where
+    S: FnOnce() -> F,
+    F: Future,
+    M: Convert<F::Output>,
+{
+    const AT_FIRST_POLL: bool = true;
+
+    #[inline(always)]
+    fn admitted(fut: Pin<&mut Made<S, F>>) {
+        fut.make();
+    }
+
+    #[inline(always)]
+    fn refused(
+        _fut: Pin<&mut Made<S, F>>,
+        error: &M,
+        rejected: BreakerError,
+        _cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        Poll::Ready(error.convert(rejected))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`MadeAtAdmission`] call: made when the call is admitted.
+    #[project = MadeProj]
+    #[project_replace = MadeOwn]
+    pub(crate) enum Made<S, F> {
+        Waiting { make: S },
+        Running { #[pin] fut: F },
+        Making,
+    }
+}
+
+impl<S: FnOnce() -> F, F> Made<S, F> {
+    /// Makes the call's future, once.
+    #[inline(always)]
+    fn make(mut self: Pin<&mut Self>) {
+        let MadeOwn::Waiting { make } = self.as_mut().project_replace(Made::Making) else {
+            unreachable!("a call is admitted once, at its first poll")
+        };
+        self.set(Made::Running { fut: make() });
+    }
+}
+
+impl<S, F: Future> Future for Made<S, F> {
+    type Output = F::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            MadeProj::Running { fut } => fut.poll(cx),
+            MadeProj::Waiting { .. } | MadeProj::Making => {
+                unreachable!("a call's future is made before it is polled")
+            }
+        }
+    }
+}
+
 /// What the future of a call through [`CircuitBreaker::call_deciding`] becomes once the
 /// breaker decided on it.
 #[derive(Debug)]
@@ -495,6 +561,54 @@ impl CircuitBreaker {
         C: FnOnce(&Result<T, E>) -> Outcome,
     {
         self.call_deciding_converting(start, classify, |e| Err(E::from(e)))
+    }
+
+    /// [`call_with`](Self::call_with) with `convert` turning a rejection, a timeout or a
+    /// missing timer into the call's output, in place of `From`: no bound on the output
+    /// type, so that `#[circuit_breaker]` checks its return type in one place. Not a stable
+    /// API.
+    #[doc(hidden)]
+    pub fn call_converting<F, C, M>(
+        &self,
+        fut: F,
+        classify: C,
+        convert: M,
+    ) -> impl Future<Output = F::Output>
+    where
+        F: Future,
+        C: FnOnce(&F::Output) -> Outcome,
+        M: Fn(BreakerError) -> F::Output,
+    {
+        Call::<_, _, _, AtFirstPoll>::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            fut,
+            classify,
+            convert,
+        )
+    }
+
+    /// [`call_converting`](Self::call_converting) with the call's future made by `make` when
+    /// the call is admitted, at its first poll: a refused call never makes it. Not a stable
+    /// API.
+    #[doc(hidden)]
+    pub fn call_made_converting<S, F, C, M>(
+        &self,
+        make: S,
+        classify: C,
+        convert: M,
+    ) -> impl Future<Output = F::Output>
+    where
+        S: FnOnce() -> F,
+        F: Future,
+        C: FnOnce(&F::Output) -> Outcome,
+        M: Fn(BreakerError) -> F::Output,
+    {
+        Call::<_, _, _, MadeAtAdmission>::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            Made::Waiting { make },
+            classify,
+            convert,
+        )
     }
 
     /// [`call_deciding`](Self::call_deciding) with `convert` turning a timeout (or a missing
