@@ -3,12 +3,13 @@
 //!
 //! The expansion of an annotated function uses, in order: [`ReturnType::err`], which also
 //! checks the return type, to turn a [`BreakerError`] into it; [`own`] or [`shared`] once,
-//! to create the breaker into its [`Slot`]. Then, in the common case, a plain `fn`
+//! to create the breaker into its [`Slot`] (one that refuses every call with the reason,
+//! when it cannot be made). Then, in the common case, a plain `fn`
 //! returning [`future!`](future) hands [`ReturnType::decide`] or [`ReturnType::decide_with`]
 //! (the runtime's [`CircuitBreaker::call_deciding`]) a closure that makes, at the first
 //! poll, the body when the call is admitted or, when the breaker rejects it, the fallback
-//! through [`Fallback`] and [`Same`], inside [`nested_fallback`]; [`Annotated`] is that
-//! call, or the error of a breaker that could not be made. With `key` or
+//! through [`Fallback`] and [`Same`], inside [`nested_fallback`] (without a fallback,
+//! [`ReturnType::call`] makes the body when admitted). With `key` or
 //! `fallback_on = "error"` the function stays an `async fn`, which runs an admitted call
 //! with [`ReturnType::run`], [`ReturnType::run_with`] or [`ReturnType::run_or_else`] (the
 //! runtime's public [`Permit::run`], [`Permit::run_with`] and [`Permit::run_or_else`]).
@@ -76,36 +77,48 @@ macro_rules! __breaker_future {
 
 pub use __breaker_future as future;
 
-/// The static that holds an annotated function's breaker, or the reason it has none.
-pub type Slot = OnceCell<Result<CircuitBreaker, BreakerError>>;
+/// The static that holds an annotated function's breaker: its own, or, when it could not
+/// be made, one that refuses every call with the reason ([`CircuitBreaker::refusing`]).
+pub type Slot = OnceCell<CircuitBreaker>;
 
 /// Builds the breaker of a function with a default name. A default-named breaker belongs
 /// to its function alone ([`Builder::build`]): it is never shared, even with a function that
 /// takes its name explicitly, and two functions with one default name (two `impl` blocks of
-/// one generic type, say) get a breaker each.
-///
-/// # Errors
-/// [`BreakerError::Misconfigured`] when a setting given as an expression is invalid.
-pub fn own(
-    name: impl Into<Name>,
-    make: impl Fn(Name) -> Builder,
-) -> Result<CircuitBreaker, BreakerError> {
+/// one generic type, say) get a breaker each. When a setting given as an expression is
+/// invalid, a breaker that refuses every call with [`BreakerError::Misconfigured`].
+pub fn own(name: impl Into<Name>, make: impl Fn(Name) -> Builder) -> CircuitBreaker {
     let name: Name = name.into();
     make(name.clone())
         .build()
-        .map_err(|e| misconfigured(name, &e))
+        .unwrap_or_else(|e| CircuitBreaker::refusing(misconfigured(name, &e)))
 }
 
 /// Gets or creates the breaker of a function with an explicit `name`
 /// ([`Builder::build_shared`]): every function naming it shares one breaker, provided they
-/// configure it the same (settings, hook, trip function and classifier).
-///
-/// # Errors
-/// [`BreakerError::Misconfigured`] for an invalid setting, or a breaker of that name
-/// configured differently.
-pub fn shared(builder: Builder) -> Result<CircuitBreaker, BreakerError> {
+/// configure it the same (settings, hook, trip function and classifier). Otherwise, or for
+/// an invalid setting, a breaker that refuses every call with
+/// [`BreakerError::Misconfigured`].
+pub fn shared(builder: Builder) -> CircuitBreaker {
     let name = builder.name().clone();
-    builder.build_shared().map_err(|e| misconfigured(name, &e))
+    builder
+        .build_shared()
+        .unwrap_or_else(|e| CircuitBreaker::refusing(misconfigured(name, &e)))
+}
+
+/// The reason the breaker in `slot` refuses every call, if it is a
+/// [refusing](CircuitBreaker::refusing) one.
+#[inline]
+pub fn refusal(slot: &'static Slot) -> Option<&'static BreakerError> {
+    slot.get()?.refusal()
+}
+
+/// What a call through a [refusing](CircuitBreaker::refusing) breaker answers: the reason
+/// its function's breaker could not be made, as the function's error. Out of line, so that
+/// the check costs the call's body nothing but a load.
+#[cold]
+#[inline(never)]
+pub fn refused<R>(reason: &BreakerError, reject: impl FnOnce(BreakerError) -> R) -> R {
+    reject(reason.clone())
 }
 
 /// The static that holds a keyed function's set of breakers (its key type erased, since a
@@ -387,48 +400,6 @@ impl<T, E> ReturnType for Result<T, E> {
         let classify = classify.unwrap_or(Outcome::of::<T, E>);
         permit.run_or_else(call, classify, FallbackOn::Error, fallback)
     }
-}
-
-pin_project_lite::pin_project! {
-    /// The future an annotated function returns: its call through its breaker, or, when
-    /// the breaker could not be made (an invalid setting), that error as the function's
-    /// error (`reject` turns it into the return type). Small, so that callers move it
-    /// cheaply: the error is borrowed from the function's static until the first poll.
-    #[project = AnnotatedProj]
-    #[derive(Debug)]
-    pub enum Annotated<A, F> {
-        /// The call through the breaker.
-        Call { #[pin] call: A },
-        /// The error of a breaker that could not be made, and what turns it into the return
-        /// type.
-        NoBreaker { error: &'static BreakerError, reject: F },
-    }
-}
-
-impl<A, F> Future for Annotated<A, F>
-where
-    A: Future,
-    F: Fn(BreakerError) -> A::Output,
-{
-    type Output = A::Output;
-
-    #[inline(always)]
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<A::Output> {
-        match self.project() {
-            AnnotatedProj::Call { call } => call.poll(cx),
-            AnnotatedProj::NoBreaker { error, reject } => no_breaker(error, reject),
-        }
-    }
-}
-
-/// The output of an annotated function whose breaker could not be made: its error.
-#[cold]
-#[inline(never)]
-fn no_breaker<R, F: Fn(BreakerError) -> R>(error: &BreakerError, reject: &F) -> std::task::Poll<R> {
-    std::task::Poll::Ready(reject(error.clone()))
 }
 
 /// The reason a rejected call's fallback is given (`fallback_reason = true`).

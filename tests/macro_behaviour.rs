@@ -427,6 +427,61 @@ async fn invalid_duration_expressions_are_misconfigured_at_first_use() {
     }
 }
 
+static MISCONFIGURED_BODIES: AtomicU32 = AtomicU32::new(0);
+static MISCONFIGURED_FALLBACKS: AtomicU32 = AtomicU32::new(0);
+
+#[circuit_breaker(
+    name = "behaviour::misconfigured_with_fallback",
+    timeout = Duration::ZERO,
+    fallback = misconfigured_fallback
+)]
+async fn misconfigured_with_fallback(fail: bool) -> Result<u32, TestError> {
+    MISCONFIGURED_BODIES.fetch_add(1, Ordering::SeqCst);
+    if fail { Err(TestError::Down) } else { Ok(1) }
+}
+
+async fn misconfigured_fallback(_fail: bool) -> Result<u32, TestError> {
+    MISCONFIGURED_FALLBACKS.fetch_add(1, Ordering::SeqCst);
+    Ok(0)
+}
+
+#[circuit_breaker(
+    name = "behaviour::misconfigured_on_error",
+    timeout = Duration::ZERO,
+    fallback = misconfigured_fallback,
+    fallback_on = "error"
+)]
+async fn misconfigured_on_error(fail: bool) -> Result<u32, TestError> {
+    MISCONFIGURED_BODIES.fetch_add(1, Ordering::SeqCst);
+    if fail { Err(TestError::Down) } else { Ok(1) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_misconfigured_function_runs_neither_body_nor_fallback_and_lists_no_breaker() {
+    for fail in [false, true, false] {
+        for result in [
+            misconfigured_with_fallback(fail).await,
+            misconfigured_on_error(fail).await,
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(TestError::Breaker(BreakerError::Misconfigured { .. }))
+                ),
+                "{result:?}"
+            );
+        }
+    }
+    assert_eq!(MISCONFIGURED_BODIES.load(Ordering::SeqCst), 0);
+    assert_eq!(MISCONFIGURED_FALLBACKS.load(Ordering::SeqCst), 0);
+    for name in [
+        "behaviour::misconfigured_with_fallback",
+        "behaviour::misconfigured_on_error",
+    ] {
+        assert!(registry::get(name).is_none(), "{name} is listed");
+    }
+}
+
 #[circuit_breaker]
 async fn named_by_default() -> Result<(), TestError> {
     Ok(())

@@ -268,9 +268,24 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
     let fake_return = fake_return(&cx);
     let (rejected, on_reject) = on_reject(config, &cx);
     let stmts = &block.stmts;
+    let private = &cx.private;
+    // A breaker that could not be made admits every call, which answers why instead of
+    // running.
+    // Read from the function's static, not through a capture, so that the future is no
+    // larger for it. (A keyed function's breakers are always made.)
+    let refused = if config.key.is_none() {
+        quote! {
+            if let ::core::option::Option::Some(__breaker_reason) = #private::refusal(&__BREAKER) {
+                return #private::refused(__breaker_reason, __breaker_reject);
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let body = quote! {
         async move {
             #fake_return
+            #refused
             #(#destructure)*
             #(#stmts)*
         }
@@ -285,7 +300,6 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
             ReturnType::Type(_, ty) => quote!(#ty),
             ReturnType::Default => quote!(()),
         };
-        let private = &cx.private;
         sig.asyncness = None;
         // Spanned as the call is (see `classify_and_run`): an error type without
         // `From<BreakerError>` also leaves the returned future without `Future`, and the
@@ -318,13 +332,8 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
                 #reject
                 #classify
                 static __BREAKER: #private::Slot = #private::Slot::new();
-                match __BREAKER.get_or_init(|| #init) {
-                    ::core::result::Result::Ok(__breaker) => #private::Annotated::Call { call: #run },
-                    ::core::result::Result::Err(__breaker_error) => #private::Annotated::NoBreaker {
-                        error: __breaker_error,
-                        reject: __breaker_reject,
-                    },
-                }
+                let __breaker = __BREAKER.get_or_init(|| #init);
+                #run
             }
         };
     }
@@ -350,6 +359,7 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
             #reject
             #classify
             #breaker
+            #refused
             let __breaker_permit = match __breaker.try_acquire() {
                 ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
                 ::core::result::Result::Err(#rejected) => return #on_reject,
@@ -439,12 +449,7 @@ fn breaker(config: &Config, cx: &Context, fn_name: &str) -> TokenStream {
         let init = init(config, cx, fn_name);
         return quote! {
             static __BREAKER: #private::Slot = #private::Slot::new();
-            let __breaker = match __BREAKER.get_or_init(|| #init) {
-                ::core::result::Result::Ok(__breaker) => __breaker,
-                ::core::result::Result::Err(__breaker_error) => {
-                    return __breaker_reject(::core::clone::Clone::clone(__breaker_error));
-                }
-            };
+            let __breaker = __BREAKER.get_or_init(|| #init);
         };
     };
     let name = match &config.name {
@@ -542,16 +547,23 @@ fn on_reject(config: &Config, cx: &Context) -> (TokenStream, TokenStream) {
         (None, TokenStream::new())
     };
     let fallback = fallback_call(path, cx, receiver, reason);
-    // Guarded against a fallback that calls its own function again while it is open.
+    // Guarded against a fallback that calls its own function again while it is open. A
+    // breaker that could not be made refuses with its reason, which is no reason for the
+    // fallback.
     (
         quote!(__breaker_rejected),
-        quote! {{
-            #read_reason
-            #private::nested_fallback(__breaker_rejected, __breaker_reject, async {
-                #fallback
-            })
-            .await
-        }},
+        quote! {
+            match #private::FallbackReason::of_rejection(&__breaker_rejected) {
+                ::core::option::Option::None => __breaker_reject(__breaker_rejected),
+                ::core::option::Option::Some(_) => {
+                    #read_reason
+                    #private::nested_fallback(__breaker_rejected, __breaker_reject, async {
+                        #fallback
+                    })
+                    .await
+                }
+            }
+        },
     )
 }
 

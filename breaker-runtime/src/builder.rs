@@ -352,6 +352,27 @@ impl Builder {
         })
     }
 
+    /// A breaker with this builder's settings that reports to no one and is listed nowhere
+    /// (see [`CircuitBreaker::refusing`]).
+    pub(crate) fn into_silent_core(self) -> Core {
+        let Builder {
+            name,
+            settings,
+            given,
+            code,
+            functions,
+            ..
+        } = self;
+        Core::new(Parts {
+            name,
+            settings,
+            code: code.unwrap_or(settings),
+            given,
+            functions,
+            observer: Observer::silent(),
+        })
+    }
+
     /// The first setting or function in which a breaker built from `self` would differ
     /// from one with `settings` and `functions`.
     pub(crate) fn difference(

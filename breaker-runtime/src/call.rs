@@ -563,56 +563,8 @@ impl CircuitBreaker {
         self.call_deciding_converting(start, classify, |e| Err(E::from(e)))
     }
 
-    /// [`call_with`](Self::call_with) with `convert` turning a rejection, a timeout or a
-    /// missing timer into the call's output, in place of `From`: no bound on the output
-    /// type, so that `#[circuit_breaker]` checks its return type in one place. Not a stable
-    /// API.
-    #[doc(hidden)]
-    pub fn call_converting<F, C, M>(
-        &self,
-        fut: F,
-        classify: C,
-        convert: M,
-    ) -> impl Future<Output = F::Output>
-    where
-        F: Future,
-        C: FnOnce(&F::Output) -> Outcome,
-        M: Fn(BreakerError) -> F::Output,
-    {
-        Call::<_, _, _, AtFirstPoll>::new(
-            Permit::waiting(CoreRef::Borrowed(&self.core)),
-            fut,
-            classify,
-            convert,
-        )
-    }
-
-    /// [`call_converting`](Self::call_converting) with the call's future made by `make` when
-    /// the call is admitted, at its first poll: a refused call never makes it. Not a stable
-    /// API.
-    #[doc(hidden)]
-    pub fn call_made_converting<S, F, C, M>(
-        &self,
-        make: S,
-        classify: C,
-        convert: M,
-    ) -> impl Future<Output = F::Output>
-    where
-        S: FnOnce() -> F,
-        F: Future,
-        C: FnOnce(&F::Output) -> Outcome,
-        M: Fn(BreakerError) -> F::Output,
-    {
-        Call::<_, _, _, MadeAtAdmission>::new(
-            Permit::waiting(CoreRef::Borrowed(&self.core)),
-            Made::Waiting { make },
-            classify,
-            convert,
-        )
-    }
-
     /// [`call_deciding`](Self::call_deciding) with `convert` turning a timeout (or a missing
-    /// timer) into the call's output, in place of `From`: no bound on the output type, so
+    /// timer) into the call's output in place of `From`: no bound on the output type, so
     /// that `#[circuit_breaker]` checks its return type in one place. Not a stable API.
     #[doc(hidden)]
     pub fn call_deciding_converting<S, A, B, C, M>(
@@ -634,5 +586,55 @@ impl CircuitBreaker {
             classify,
             convert,
         )
+    }
+
+    /// A call whose future `make` makes when the call is admitted, at its first poll: a
+    /// refused call never makes it, and its rejection goes through `convert` at once (as
+    /// does a timeout or a missing timer), in place of `From`. Not a stable API.
+    #[doc(hidden)]
+    pub fn call_made_converting<S, F, C, M>(
+        &self,
+        make: S,
+        classify: C,
+        convert: M,
+    ) -> impl Future<Output = F::Output>
+    where
+        S: FnOnce() -> F,
+        F: Future,
+        C: FnOnce(&F::Output) -> Outcome,
+        M: Fn(BreakerError) -> F::Output,
+    {
+        Call::<_, _, _, MadeAtAdmission>::new(
+            Permit::waiting(CoreRef::Borrowed(&self.core)),
+            Made::Waiting { make },
+            classify,
+            convert,
+        )
+    }
+
+    /// A breaker whose calls answer `reason` instead of running: what an annotated
+    /// function whose breaker could not be made calls through. It is listed nowhere and
+    /// reports to no one (no listener, hook, metric series or tracing event), and held
+    /// closed, so that it admits every call: the call asks [`refusal`](Self::refusal) before
+    /// it runs anything. Not a stable API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn refusing(reason: BreakerError) -> CircuitBreaker {
+        let core = CircuitBreaker::builder(reason.name().clone()).into_silent_core();
+        core.machine.refuse_with(reason);
+        let breaker = CircuitBreaker {
+            core: std::sync::Arc::new(core),
+        };
+        breaker.force_closed();
+        breaker
+    }
+
+    /// What a call through a [refusing](Self::refusing) breaker answers instead of running;
+    /// `None` for every other breaker. Not a stable API.
+    #[doc(hidden)]
+    #[inline]
+    #[must_use]
+    pub fn refusal(&self) -> Option<&BreakerError> {
+        self.core.machine.refusal()
     }
 }

@@ -167,6 +167,9 @@ pub(crate) struct Machine {
     /// The state of this breaker's random sequence (for jitter).
     random: AtomicU64,
     pub(crate) observer: Observer,
+    /// What a refusing breaker's calls answer in place of running (see
+    /// [`CircuitBreaker::refusing`](crate::CircuitBreaker::refusing)).
+    refusal: std::sync::OnceLock<BreakerError>,
     /// The breaker's link to its fleet, once it joins one.
     #[cfg(feature = "redis")]
     link: std::sync::OnceLock<std::sync::Arc<crate::link::Link>>,
@@ -232,9 +235,21 @@ impl Machine {
             settings: RwLock::new(settings),
             random: AtomicU64::new(seed()),
             observer,
+            refusal: std::sync::OnceLock::new(),
             #[cfg(feature = "redis")]
             link: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Makes this breaker a refusing one, whose calls answer `reason`.
+    pub(crate) fn refuse_with(&self, reason: BreakerError) {
+        let _ = self.refusal.set(reason);
+    }
+
+    /// What this breaker's calls answer in place of running, if it is a refusing one.
+    #[inline]
+    pub(crate) fn refusal(&self) -> Option<&BreakerError> {
+        self.refusal.get()
     }
 
     /// The current settings.

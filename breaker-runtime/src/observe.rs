@@ -192,6 +192,8 @@ impl From<Outcome> for Finished {
 pub(crate) struct Observer {
     hook: Option<Hook>,
     listeners: Arc<Listeners>,
+    /// Whether it reports at all: a silent observer tells no one anything.
+    reports: bool,
     #[cfg(feature = "metrics")]
     metrics: metrics_impl::Handles,
 }
@@ -202,8 +204,21 @@ impl Observer {
         Observer {
             hook,
             listeners,
+            reports: true,
             #[cfg(feature = "metrics")]
             metrics: metrics_impl::Handles::new(name),
+        }
+    }
+
+    /// An observer that reports nothing to anyone: no tracing, no metric series, no
+    /// listener, no hook.
+    pub(crate) fn silent() -> Observer {
+        Observer {
+            hook: None,
+            listeners: Listeners::new(),
+            reports: false,
+            #[cfg(feature = "metrics")]
+            metrics: metrics_impl::Handles::noop(),
         }
     }
 
@@ -212,6 +227,9 @@ impl Observer {
     /// is reported and skips none of the others, and never reaches the caller (which may
     /// be a getter such as `state()`).
     pub(crate) fn notify(&self, change: &StateChange) {
+        if !self.reports {
+            return;
+        }
         #[cfg(feature = "tracing")]
         tracing_impl::transition(change);
         #[cfg(feature = "metrics")]
@@ -232,10 +250,13 @@ impl Observer {
         allow(unused_variables)
     )]
     pub(crate) fn rejected(&self, error: &BreakerError) {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(target: "breaker", breaker = %error.name(), error = %error, "call rejected");
-        #[cfg(feature = "metrics")]
-        self.metrics.rejected(error);
+        #[cfg(any(feature = "metrics", feature = "tracing"))]
+        if self.reports {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(target: "breaker", breaker = %error.name(), error = %error, "call rejected");
+            #[cfg(feature = "metrics")]
+            self.metrics.rejected(error);
+        }
     }
 
     /// An admitted call finished (stale outcomes included: the call did happen).
@@ -394,6 +415,18 @@ mod metrics_impl {
             };
             handles.state.set(gauge_value(State::Closed));
             handles
+        }
+
+        /// Handles that record nothing and make no series.
+        pub(crate) fn noop() -> Handles {
+            Handles {
+                calls: std::array::from_fn(|_| Counter::noop()),
+                state: Gauge::noop(),
+                transitions: std::array::from_fn(|_| Counter::noop()),
+                reconfigured: Counter::noop(),
+                slow: Counter::noop(),
+                duration: Histogram::noop(),
+            }
         }
 
         pub(crate) fn transition(&self, from: State, to: State, reconfigured: bool) {

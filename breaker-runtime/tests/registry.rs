@@ -1,7 +1,7 @@
 //! The registry never keeps a hand-made breaker alive (its own test binary, so that no
 //! other test adds breakers while it counts).
 
-use breaker_runtime::{CircuitBreaker, State, registry};
+use breaker_runtime::{BreakerError, CircuitBreaker, State, registry};
 
 #[test]
 fn breakers_made_per_host_and_dropped_leave_the_registry() {
@@ -36,4 +36,37 @@ fn breakers_made_per_host_and_dropped_leave_the_registry() {
     drop(clone);
     assert!(registry::get("kept").is_none());
     assert_eq!(registry::len(), before);
+}
+
+/// A refusing breaker (what an annotated function whose breaker could not be made calls
+/// through) carries its reason, is listed nowhere and tells no listener anything.
+#[test]
+fn a_refusing_breaker_is_silent_and_unlisted() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let name = "registry-refusing";
+    let heard = Arc::new(AtomicUsize::new(0));
+    let id = {
+        let heard = Arc::clone(&heard);
+        registry::on_state_change(move |change| {
+            if change.name == name {
+                heard.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let reason = BreakerError::Misconfigured {
+        name: name.into(),
+        reason: "timeout must be longer than zero".into(),
+    };
+    let refusing = CircuitBreaker::refusing(reason.clone());
+    assert_eq!(refusing.refusal(), Some(&reason));
+    assert!(registry::get(name).is_none());
+    assert!(registry::snapshot().iter().all(|s| s.name != name));
+    refusing.force_open();
+    refusing.reset();
+    assert_eq!(heard.load(Ordering::SeqCst), 0, "no listener hears it");
+    registry::remove_listener(id);
+    let ordinary = CircuitBreaker::builder(name).build().unwrap();
+    assert_eq!(ordinary.refusal(), None);
 }
