@@ -313,3 +313,60 @@ fn a_deciding_call_dropped_or_polled_after_it_finished_counts_nothing_more() {
     b.reset();
     assert!(b.try_acquire().is_ok(), "no admission is left behind");
 }
+
+// `call_made_converting`: the call's future is made only when the call is admitted.
+
+#[tokio::test(start_paused = true)]
+async fn a_made_call_makes_its_future_only_when_admitted() {
+    use std::cell::Cell;
+
+    let b = breaker("made-call");
+    let made = Cell::new(0);
+    let convert = |e: BreakerError| Err::<u32, AppError>(AppError::Breaker(e));
+    let call = |result: Result<u32, AppError>| {
+        b.call_made_converting(
+            || {
+                made.set(made.get() + 1);
+                async move {
+                    tokio::task::yield_now().await;
+                    result
+                }
+            },
+            classify,
+            convert,
+        )
+    };
+    assert_eq!(
+        call(Ok(7)).await,
+        Ok(7),
+        "admitted: made, polled again, recorded"
+    );
+    assert_eq!(made.get(), 1);
+    let unpolled = call(Ok(8));
+    drop(unpolled);
+    assert_eq!(made.get(), 1, "nothing is made before the first poll");
+    b.force_open();
+    let refused = call(Ok(9)).await;
+    assert!(matches!(
+        refused,
+        Err(AppError::Breaker(BreakerError::ForcedOpen { .. }))
+    ));
+    assert_eq!(made.get(), 1, "a refused call never makes its future");
+    b.reset();
+    let _ = call(Err(AppError::Down)).await;
+    let c = b.counts();
+    assert_eq!((c.requests, c.total_failures), (1, 1));
+
+    let timed = CircuitBreaker::builder("made-call-timeout")
+        .timeout(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let r = timed
+        .call_made_converting(std::future::pending, Outcome::of, convert)
+        .await;
+    assert!(matches!(
+        r,
+        Err(AppError::Breaker(BreakerError::Timeout { .. }))
+    ));
+    assert_eq!(timed.counts().total_failures, 1);
+}
