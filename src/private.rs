@@ -90,7 +90,7 @@ pub fn own(name: impl Into<Name>, make: impl Fn(Name) -> Builder) -> CircuitBrea
     let name: Name = name.into();
     make(name.clone())
         .build()
-        .unwrap_or_else(|e| CircuitBreaker::refusing(misconfigured(name, &e)))
+        .unwrap_or_else(|e| refusing(name, &e))
 }
 
 /// Gets or creates the breaker of a function with an explicit `name`
@@ -102,23 +102,16 @@ pub fn shared(builder: Builder) -> CircuitBreaker {
     let name = builder.name().clone();
     builder
         .build_shared()
-        .unwrap_or_else(|e| CircuitBreaker::refusing(misconfigured(name, &e)))
+        .unwrap_or_else(|e| refusing(name, &e))
 }
 
-/// The reason the breaker in `slot` refuses every call, if it is a
-/// [refusing](CircuitBreaker::refusing) one.
-#[inline]
-pub fn refusal(slot: &'static Slot) -> Option<&'static BreakerError> {
-    slot.get()?.refusal()
-}
-
-/// What a call through a [refusing](CircuitBreaker::refusing) breaker answers: the reason
-/// its function's breaker could not be made, as the function's error. Out of line, so that
-/// the check costs the call's body nothing but a load.
-#[cold]
-#[inline(never)]
-pub fn refused<R>(reason: &BreakerError, reject: impl FnOnce(BreakerError) -> R) -> R {
-    reject(reason.clone())
+/// A breaker that refuses every call with [`BreakerError::Misconfigured`], saying why the
+/// breaker of `name` could not be made.
+fn refusing(name: Name, error: &BuildError) -> CircuitBreaker {
+    match misconfigured(name.clone(), error) {
+        BreakerError::Misconfigured { reason, .. } => CircuitBreaker::refusing(name, reason),
+        other => CircuitBreaker::refusing(name, other.to_string()),
+    }
 }
 
 /// The static that holds a keyed function's set of breakers (its key type erased, since a

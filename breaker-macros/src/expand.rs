@@ -268,24 +268,9 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
     let fake_return = fake_return(&cx);
     let (rejected, on_reject) = on_reject(config, &cx);
     let stmts = &block.stmts;
-    let private = &cx.private;
-    // A breaker that could not be made admits every call, which answers why instead of
-    // running.
-    // Read from the function's static, not through a capture, so that the future is no
-    // larger for it. (A keyed function's breakers are always made.)
-    let refused = if config.key.is_none() {
-        quote! {
-            if let ::core::option::Option::Some(__breaker_reason) = #private::refusal(&__BREAKER) {
-                return #private::refused(__breaker_reason, __breaker_reject);
-            }
-        }
-    } else {
-        TokenStream::new()
-    };
     let body = quote! {
         async move {
             #fake_return
-            #refused
             #(#destructure)*
             #(#stmts)*
         }
@@ -300,6 +285,7 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
             ReturnType::Type(_, ty) => quote!(#ty),
             ReturnType::Default => quote!(()),
         };
+        let private = &cx.private;
         sig.asyncness = None;
         // Spanned as the call is (see `classify_and_run`): an error type without
         // `From<BreakerError>` also leaves the returned future without `Future`, and the
@@ -359,7 +345,6 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
             #reject
             #classify
             #breaker
-            #refused
             let __breaker_permit = match __breaker.try_acquire() {
                 ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
                 ::core::result::Result::Err(#rejected) => return #on_reject,

@@ -19,7 +19,7 @@ use tokio::time::Sleep;
 
 use crate::observe::Finished;
 use crate::permit::CoreRef;
-use crate::{BreakerError, CircuitBreaker, Outcome, Permit};
+use crate::{BreakerError, CircuitBreaker, Name, Outcome, Permit};
 
 pin_project_lite::pin_project! {
     /// A call through a breaker; see [`CircuitBreaker::call`](crate::CircuitBreaker::call).
@@ -612,29 +612,27 @@ impl CircuitBreaker {
         )
     }
 
-    /// A breaker whose calls answer `reason` instead of running: what an annotated
-    /// function whose breaker could not be made calls through. It is listed nowhere and
-    /// reports to no one (no listener, hook, metric series or tracing event), and held
-    /// closed, so that it admits every call: the call asks [`refusal`](Self::refusal) before
-    /// it runs anything. Not a stable API.
+    /// A breaker that refuses every call with [`BreakerError::Misconfigured`] named `name`
+    /// and saying `reason`: what an annotated function whose breaker could not be made
+    /// calls through. It is held open, listed nowhere, and reports to no one (no listener,
+    /// hook, metric series or tracing event). Not a stable API.
     #[doc(hidden)]
     #[must_use]
-    pub fn refusing(reason: BreakerError) -> CircuitBreaker {
-        let core = CircuitBreaker::builder(reason.name().clone()).into_silent_core();
+    pub fn refusing(name: Name, reason: String) -> CircuitBreaker {
+        let core = CircuitBreaker::builder(name).into_silent_core();
         core.machine.refuse_with(reason);
         let breaker = CircuitBreaker {
             core: std::sync::Arc::new(core),
         };
-        breaker.force_closed();
+        breaker.force_open();
         breaker
     }
 
-    /// What a call through a [refusing](Self::refusing) breaker answers instead of running;
-    /// `None` for every other breaker. Not a stable API.
+    /// Why a [refusing](Self::refusing) breaker refuses every call; `None` for every other
+    /// breaker. Not a stable API.
     #[doc(hidden)]
-    #[inline]
     #[must_use]
-    pub fn refusal(&self) -> Option<&BreakerError> {
+    pub fn refusal(&self) -> Option<&str> {
         self.core.machine.refusal()
     }
 }

@@ -167,9 +167,9 @@ pub(crate) struct Machine {
     /// The state of this breaker's random sequence (for jitter).
     random: AtomicU64,
     pub(crate) observer: Observer,
-    /// What a refusing breaker's calls answer in place of running (see
+    /// Why a refusing breaker refuses every call (see
     /// [`CircuitBreaker::refusing`](crate::CircuitBreaker::refusing)).
-    refusal: std::sync::OnceLock<BreakerError>,
+    refusal: std::sync::OnceLock<String>,
     /// The breaker's link to its fleet, once it joins one.
     #[cfg(feature = "redis")]
     link: std::sync::OnceLock<std::sync::Arc<crate::link::Link>>,
@@ -241,15 +241,15 @@ impl Machine {
         }
     }
 
-    /// Makes this breaker a refusing one, whose calls answer `reason`.
-    pub(crate) fn refuse_with(&self, reason: BreakerError) {
+    /// Makes this (held open) breaker a refusing one: its rejections are
+    /// [`BreakerError::Misconfigured`] with `reason`.
+    pub(crate) fn refuse_with(&self, reason: String) {
         let _ = self.refusal.set(reason);
     }
 
-    /// What this breaker's calls answer in place of running, if it is a refusing one.
-    #[inline]
-    pub(crate) fn refusal(&self) -> Option<&BreakerError> {
-        self.refusal.get()
+    /// Why this breaker refuses every call, if it is a refusing one.
+    pub(crate) fn refusal(&self) -> Option<&str> {
+        self.refusal.get().map(String::as_str)
     }
 
     /// The current settings.
@@ -521,7 +521,14 @@ impl Machine {
         let error = match rejection {
             Rejection::Open(retry_after) => BreakerError::Open { name, retry_after },
             Rejection::HalfOpenFull => BreakerError::HalfOpenFull { name },
-            Rejection::ForcedOpen => BreakerError::ForcedOpen { name },
+            // Built in place, as the others are: a refusing breaker's reason.
+            Rejection::ForcedOpen => match self.refusal.get() {
+                None => BreakerError::ForcedOpen { name },
+                Some(reason) => BreakerError::Misconfigured {
+                    name,
+                    reason: reason.clone(),
+                },
+            },
         };
         self.observer.rejected(&error);
         error

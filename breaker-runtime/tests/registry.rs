@@ -39,7 +39,8 @@ fn breakers_made_per_host_and_dropped_leave_the_registry() {
 }
 
 /// A refusing breaker (what an annotated function whose breaker could not be made calls
-/// through) carries its reason, is listed nowhere and tells no listener anything.
+/// through) refuses every call with its reason, is listed nowhere and tells no listener
+/// anything.
 #[test]
 fn a_refusing_breaker_is_silent_and_unlisted() {
     use std::sync::Arc;
@@ -55,16 +56,21 @@ fn a_refusing_breaker_is_silent_and_unlisted() {
             }
         })
     };
-    let reason = BreakerError::Misconfigured {
-        name: name.into(),
-        reason: "timeout must be longer than zero".into(),
-    };
-    let refusing = CircuitBreaker::refusing(reason.clone());
-    assert_eq!(refusing.refusal(), Some(&reason));
+    let reason = "timeout must be longer than zero";
+    let refusing = CircuitBreaker::refusing(name.into(), reason.into());
+    assert_eq!(refusing.refusal(), Some(reason));
     assert!(registry::get(name).is_none());
     assert!(registry::snapshot().iter().all(|s| s.name != name));
-    refusing.force_open();
-    refusing.reset();
+    // Every call is refused with the reason, also after the hold is renewed.
+    for _ in 0..2 {
+        match refusing.try_acquire() {
+            Err(BreakerError::Misconfigured { name: n, reason: r }) => {
+                assert_eq!((n.as_ref(), r.as_str()), (name, reason));
+            }
+            other => panic!("expected the reason, got {other:?}"),
+        }
+        refusing.force_open();
+    }
     assert_eq!(heard.load(Ordering::SeqCst), 0, "no listener hears it");
     registry::remove_listener(id);
     let ordinary = CircuitBreaker::builder(name).build().unwrap();
