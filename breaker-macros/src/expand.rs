@@ -295,17 +295,18 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
         let mut output = Group::new(proc_macro2::Delimiter::Parenthesis, output);
         output.set_span(at);
         sig.output = syn::parse_quote!(-> #future #output);
-        let init = init(config, &cx, &sig.ident.unraw().to_string());
-        let refused = quote!(async move { #on_reject });
-        let start = quote! {
-            move |__breaker_admission| match __breaker_admission {
-                ::core::result::Result::Ok(()) => #private::Decided::Admitted(#body),
-                ::core::result::Result::Err(#rejected) => #private::Decided::Refused(#refused),
-            }
-        };
-        // Without a fallback, the body is made when the call is admitted, and a rejection is
-        // the function's error at once.
+        let breaker = breaker(config, &cx, &sig.ident.unraw().to_string());
+        // With a fallback, the future is made from the decision. Without one, the body is
+        // made when the call is admitted, and a rejection is the function's error at once.
         let (classify, run) = if config.fallback.is_some() {
+            let start = quote! {
+                move |__breaker_admission| match __breaker_admission {
+                    ::core::result::Result::Ok(()) => #private::Decided::Admitted(#body),
+                    ::core::result::Result::Err(#rejected) => {
+                        #private::Decided::Refused(async move { #on_reject })
+                    }
+                }
+            };
             classify_and_run(config, &cx, Run::Decide, quote!(__breaker), start)
         } else {
             let make = quote!(move || #body);
@@ -317,8 +318,7 @@ pub(crate) fn generate(config: &Config, func: ItemFn) -> TokenStream {
                 #(#inner_attrs)*
                 #reject
                 #classify
-                static __BREAKER: #private::Slot = #private::Slot::new();
-                let __breaker = __BREAKER.get_or_init(|| #init);
+                #breaker
                 #run
             }
         };

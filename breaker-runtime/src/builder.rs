@@ -330,6 +330,18 @@ impl Builder {
     /// The breaker's pieces, made from this (configured and checked) builder, reporting to
     /// the registry's listeners.
     pub(crate) fn into_core(self) -> Core {
+        self.core_with(|name, hook| Observer::new(name, hook, crate::registry::listeners()))
+    }
+
+    /// A breaker with this builder's settings that reports to no one and is listed nowhere
+    /// (see [`CircuitBreaker::refusing`]).
+    pub(crate) fn into_silent_core(self) -> Core {
+        self.core_with(|_, _| Observer::silent())
+    }
+
+    /// The breaker's pieces, reporting to the observer `observer` makes of its name and
+    /// hook.
+    fn core_with(self, observer: impl FnOnce(&Name, Option<Hook>) -> Observer) -> Core {
         let Builder {
             name,
             settings,
@@ -341,7 +353,7 @@ impl Builder {
             #[cfg(feature = "redis")]
                 shared: _,
         } = self;
-        let observer = Observer::new(&name, hook, crate::registry::listeners());
+        let observer = observer(&name, hook);
         Core::new(Parts {
             name,
             settings,
@@ -349,27 +361,6 @@ impl Builder {
             given,
             functions,
             observer,
-        })
-    }
-
-    /// A breaker with this builder's settings that reports to no one and is listed nowhere
-    /// (see [`CircuitBreaker::refusing`]).
-    pub(crate) fn into_silent_core(self) -> Core {
-        let Builder {
-            name,
-            settings,
-            given,
-            code,
-            functions,
-            ..
-        } = self;
-        Core::new(Parts {
-            name,
-            settings,
-            code: code.unwrap_or(settings),
-            given,
-            functions,
-            observer: Observer::silent(),
         })
     }
 
