@@ -108,10 +108,7 @@ pub fn shared(builder: Builder) -> CircuitBreaker {
 /// A breaker that refuses every call with [`BreakerError::Misconfigured`], saying why the
 /// breaker of `name` could not be made.
 fn refusing(name: Name, error: &BuildError) -> CircuitBreaker {
-    match misconfigured(name.clone(), error) {
-        BreakerError::Misconfigured { reason, .. } => CircuitBreaker::refusing(name, reason),
-        other => CircuitBreaker::refusing(name, other.to_string()),
-    }
+    CircuitBreaker::refusing(name, misconfiguration(error))
 }
 
 /// The static that holds a keyed function's set of breakers (its key type erased, since a
@@ -157,14 +154,21 @@ pub fn keyed<K: BreakerKey>(
 }
 
 fn misconfigured(name: Name, error: &BuildError) -> BreakerError {
-    let reason = match error {
+    BreakerError::Misconfigured {
+        name,
+        reason: misconfiguration(error),
+    }
+}
+
+/// Why a breaker could not be made, as [`BreakerError::Misconfigured`] says it.
+fn misconfiguration(error: &BuildError) -> String {
+    match error {
         BuildError::Conflict { setting, .. } => format!(
             "another function or breaker with this name sets {setting} differently; \
              give them the same settings, or different names"
         ),
         other => other.to_string(),
-    };
-    BreakerError::Misconfigured { name, reason }
+    }
 }
 
 /// The default name of a method's breaker: `Self`'s type path without generic arguments,
