@@ -473,3 +473,31 @@ fn a_count_window_counts_concurrent_outcomes_once_each() {
         assert_eq!(sums.total_successes, 1);
     });
 }
+
+#[test]
+fn a_failure_leaves_a_count_window_when_later_successes_skip_their_slots() {
+    loom::model(|| {
+        let b = Builder::new("loom-ring-skip")
+            .window(Window::Calls { calls: 1 })
+            .trip_policy(TripPolicy::FailureRatio {
+                ratio: 1.0,
+                min_requests: 3,
+            });
+        let core = machine(b, None);
+        // A failure racing a success through a window of one: the window holds whichever
+        // finished last, never both and never neither. Then two racing successes: one of
+        // them writes over a failed entry, the other may leave its slot alone.
+        record_concurrently(&core, &[Outcome::Failure, Outcome::Success]);
+        let sums = counts(&core);
+        assert_eq!(
+            (sums.requests, sums.total_failures + sums.total_successes),
+            (1, 1)
+        );
+        record_concurrently(&core, &[Outcome::Success, Outcome::Success]);
+        let sums = counts(&core);
+        assert_eq!(
+            (sums.requests, sums.total_failures, sums.total_successes),
+            (1, 0, 1)
+        );
+    });
+}

@@ -290,6 +290,7 @@ impl Machine {
 
     /// Nanoseconds since the breaker was created, on tokio's clock, plus [`EPOCH`]: an
     /// instant before the creation reads as less than `EPOCH`.
+    #[inline]
     pub(crate) fn now(&self) -> u64 {
         let now = Instant::now();
         match now.checked_duration_since(self.base) {
@@ -309,6 +310,7 @@ impl Machine {
 
     /// The serial of the bucket of `rolling` current at `now` in the generation stamped
     /// `stamp`.
+    #[inline]
     fn serial(&self, rolling: &Rolling, stamp: Stamp, now: u64) -> u64 {
         let width = self.width_ns.load(Ordering::Relaxed).max(1);
         let elapsed = now.saturating_sub(stamp.start);

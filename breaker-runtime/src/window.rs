@@ -212,7 +212,7 @@ impl Rolling {
     /// the serial counted for (a newer one when the slot already holds a newer bucket and
     /// `index` is the requests count: a caller whose clock lags counts in the newest
     /// bucket, if its generation is still current), or `None` when the count was dropped.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add(&self, serial: u64, index: usize, current: impl Fn() -> bool) -> Option<u64> {
         let cell = self.cell(serial, index);
         let mut word = cell.load(Ordering::Acquire);
@@ -305,7 +305,14 @@ fn ring_pack(generation: u64, position: u64, failed: bool, slow: bool) -> u64 {
 
 /// A count window: the outcomes of the last N calls that finished, in the order they
 /// finished. `head` (a generation-tagged count) says how many outcomes the generation
-/// has seen; outcome p lives in slot `p % N` until outcome `p + N` replaces it.
+/// has seen; outcome p lives in slot `p mod P` (`P` slots, N rounded up to a power of two)
+/// until a later outcome of that slot replaces it.
+///
+/// An entry says which outcome it is (generation and position) and whether it failed or
+/// was slow; the totals count the failed and slow entries among the window's positions and
+/// take every other outcome in the window for a fast success. So a fast success writes
+/// its slot only to replace a failed or slow entry: a slot that holds a success already,
+/// of whichever outcome, reads the same, and a plain success costs one update (the head).
 pub(crate) struct Ring {
     head: AtomicU64,
     /// `N` rounded up to a power of two (outcome p lives in slot `p mod` this, and the
@@ -340,6 +347,7 @@ impl Ring {
     }
 
     /// Appends an outcome of `generation`; `false` if the generation is over.
+    #[inline(always)]
     pub(crate) fn push(
         &self,
         generation: u64,
@@ -358,6 +366,13 @@ impl Ring {
         let entry = ring_pack(generation, position, failed, slow);
         let mut word = cell.load(Ordering::Acquire);
         loop {
+            // A success over a success changes nothing the totals read (see above). A
+            // failed or slow entry is written over all the same, though it has left the
+            // window: positions have 24 bits, and one left in place for 2^24 outcomes would
+            // read as in the window again.
+            if (entry | word) & (RING_FAILED | RING_SLOW) == 0 {
+                return true;
+            }
             // A later outcome of this generation got here first (this one was overtaken
             // by N others while it was being written): it has left the window already.
             let same_generation = (word >> 40) == (generation & POSITION_MASK);
@@ -509,6 +524,52 @@ mod tests {
                 assert!(ring.push(7, || 7, false, false));
             }
         }
+    }
+
+    #[test]
+    fn a_success_writes_its_slot_only_over_a_failed_or_slow_entry() {
+        // 2 outcomes in 2 slots.
+        let ring = Ring::new(2);
+        let old_success = ring_pack(3, 0, false, false);
+        ring.slots[0].store(old_success, Ordering::Relaxed);
+        // Outcome 0 of generation 4, a success, finds an older generation's success.
+        assert!(ring.push(4, || 4, false, false));
+        assert_eq!(
+            ring.slots[0].load(Ordering::Relaxed),
+            old_success,
+            "left as it was"
+        );
+        // Outcome 1 fails; outcome 2 (slot 0 again) and outcome 3 (slot 1) succeed.
+        assert!(ring.push(4, || 4, true, false));
+        assert_eq!(ring.totals(4).failures, 1);
+        assert!(ring.push(4, || 4, false, false));
+        assert_eq!(ring.slots[0].load(Ordering::Relaxed), old_success);
+        assert_eq!(
+            ring.totals(4).failures,
+            1,
+            "outcome 1 is still in the window"
+        );
+        assert!(ring.push(4, || 4, false, false));
+        assert_eq!(
+            ring.slots[1].load(Ordering::Relaxed),
+            ring_pack(4, 3, false, false),
+            "the failure's slot is written over"
+        );
+        assert_eq!(
+            ring.totals(4),
+            RingTotals {
+                pushed: 4,
+                outcomes: 2,
+                failures: 0,
+                slow: 0
+            }
+        );
+        // A slow success is written, and replaced by a success.
+        assert!(ring.push(4, || 4, false, true));
+        assert_eq!(ring.totals(4).slow, 1);
+        assert!(ring.push(4, || 4, false, false));
+        assert!(ring.push(4, || 4, false, false));
+        assert_eq!(ring.totals(4).slow, 0);
     }
 
     #[test]
