@@ -452,16 +452,22 @@ fn concurrent_failures_in_a_rolling_window_trip_once() {
     });
 }
 
+/// A count window of `calls` calls, whose trip policy (every call failed, over more calls
+/// than the window holds) the models below never meet.
+fn ring(calls: u32) -> Arc<Machine> {
+    let b = Builder::new("loom-ring")
+        .window(Window::Calls { calls })
+        .trip_policy(TripPolicy::FailureRatio {
+            ratio: 1.0,
+            min_requests: u64::from(calls) + 1,
+        });
+    machine(b, None)
+}
+
 #[test]
 fn a_count_window_counts_concurrent_outcomes_once_each() {
     loom::model(|| {
-        let b = Builder::new("loom-ring")
-            .window(Window::Calls { calls: 2 })
-            .trip_policy(TripPolicy::FailureRatio {
-                ratio: 1.0,
-                min_requests: 3,
-            });
-        let core = machine(b, None);
+        let core = ring(2);
         let first = core.acquire(|| NOW).unwrap();
         core.record(first, Outcome::Success, false, || NOW);
         record_concurrently(&core, &[Outcome::Failure, Outcome::Success]);
@@ -477,13 +483,7 @@ fn a_count_window_counts_concurrent_outcomes_once_each() {
 #[test]
 fn a_failure_leaves_a_count_window_when_later_successes_skip_their_slots() {
     loom::model(|| {
-        let b = Builder::new("loom-ring-skip")
-            .window(Window::Calls { calls: 1 })
-            .trip_policy(TripPolicy::FailureRatio {
-                ratio: 1.0,
-                min_requests: 3,
-            });
-        let core = machine(b, None);
+        let core = ring(1);
         // A failure racing a success through a window of one: the window holds whichever
         // finished last, never both and never neither. Then two racing successes: one of
         // them writes over a failed entry, the other may leave its slot alone.
