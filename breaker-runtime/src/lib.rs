@@ -121,6 +121,7 @@
 mod breaker;
 mod builder;
 mod call;
+mod clock;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;

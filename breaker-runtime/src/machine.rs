@@ -11,15 +11,14 @@
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::clock::Clock;
 use crate::counts::{
     FAILURES, IGNORED, REQUESTS, SLOW, SLOW_STREAK, STREAK, SUCCESSES, incremented, split_streak,
     streak_after,
 };
 use crate::observe::{Cause, Observer, StateChange};
 use crate::settings::{Jitter, Settings, Window};
-use crate::state::{EPOCH, Read, Stamp, StateCell, View, Word, nanos};
+use crate::state::{Read, Stamp, StateCell, View, Word, nanos};
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{
     BUCKET_FAILURES, BUCKET_IGNORED, BUCKET_REQUESTS, BUCKET_SLOW, BUCKET_SUCCESSES, Ring, Rolling,
@@ -143,7 +142,7 @@ pub(crate) struct Machine {
     state: StateCell,
     tally: Tally,
     shape: Shape,
-    base: Instant,
+    clock: Clock,
     // The settings read on the paths, one word each, so that a reconfiguration can change
     // them without a lock on the call path: stored before the reconfiguration's new
     // generation is published (Release), so that a caller that sees the new generation
@@ -225,7 +224,7 @@ impl Machine {
             state: StateCell::new(),
             tally: Tally::new(),
             shape,
-            base: Instant::now(),
+            clock: Clock::new(),
             interval_ns: AtomicU64::new(settings.interval().map_or(0, nanos)),
             timeout_ns: AtomicU64::new(settings.timeout.map_or(0, nanos)),
             max_requests: AtomicU64::new(u64::from(settings.max_requests)),
@@ -288,15 +287,10 @@ impl Machine {
         }
     }
 
-    /// Nanoseconds since the breaker was created, on tokio's clock, plus [`EPOCH`]: an
-    /// instant before the creation reads as less than `EPOCH`.
+    /// The clock's reading now (see [`Clock`]).
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        let now = Instant::now();
-        match now.checked_duration_since(self.base) {
-            Some(after) => EPOCH.saturating_add(nanos(after)),
-            None => EPOCH.saturating_sub(nanos(self.base.saturating_duration_since(now))),
-        }
+        self.clock.now()
     }
 
     fn generation(&self) -> u64 {
@@ -1154,6 +1148,7 @@ mod tests {
     use super::*;
     use crate::counts::{self, WORDS};
     use crate::observe::Listeners;
+    use crate::state::EPOCH;
     use crate::{Builder, TripPolicy};
 
     fn machine(builder: Builder) -> Machine {
