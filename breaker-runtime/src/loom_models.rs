@@ -443,6 +443,28 @@ fn an_admission_whose_clock_ran_ahead_never_counts_in_the_next_generation() {
 }
 
 #[test]
+fn admissions_racing_into_one_bucket_and_the_next_all_count() {
+    /// Within bucket 1, when bucket 0 is still in the window.
+    const NEXT: u64 = EPOCH + 1_500;
+    loom::model(|| {
+        // Never trips: only the counting is watched.
+        let core = rolling(10);
+        // Two admissions into bucket 0: each reads the bucket's count before its clock,
+        // and the one whose compare-and-swap fails counts again from the cell as it is.
+        // A third moves the bucket last found on to bucket 1 meanwhile.
+        let c1 = Arc::clone(&core);
+        let first = thread::spawn(move || c1.acquire(|| EPOCH).unwrap());
+        let c2 = Arc::clone(&core);
+        let second = thread::spawn(move || c2.acquire(|| EPOCH).unwrap());
+        let next = core.acquire(|| NEXT).unwrap();
+        let admitted = [first.join().unwrap(), second.join().unwrap(), next];
+        assert!(admitted.iter().all(|a| a.generation() == 0));
+        let sums = core.counts(core.view(), NEXT);
+        assert_eq!(sums.requests, 3, "every admission counts once");
+    });
+}
+
+#[test]
 fn concurrent_failures_in_a_rolling_window_trip_once() {
     loom::model(|| {
         let core = rolling(2);

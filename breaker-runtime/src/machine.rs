@@ -368,12 +368,49 @@ impl Machine {
         word: Word,
         mut clock: impl FnMut() -> u64,
     ) -> Result<Admission, Rejection> {
+        let (Shape::Rolling(rolling), Read::At(stamp)) = (&self.shape, self.state.stamp_of(word))
+        else {
+            return self.acquire_slow(clock);
+        };
+        // The bucket the last lookup found, the readings it covers and its requests count,
+        // all read before the clock is: a call in that bucket then waits on one comparison
+        // with the reading and one compare-and-swap.
+        let width = self.width_ns.load(Ordering::Relaxed).max(1);
+        let guess = rolling.guess();
+        let serial = stamp.base.wrapping_add(guess);
+        let from = stamp.start.saturating_add(guess.saturating_mul(width));
+        let (cell, seen) = rolling.requests_cell(serial);
+        let now = clock();
+        if now >= from
+            && now < from.saturating_add(width)
+            && Rolling::count_request(cell, seen, serial)
+        {
+            return Ok(Admission::new(
+                word.generation(),
+                State::Closed,
+                serial,
+                false,
+            ));
+        }
+        self.acquire_rolling_at(word, now, clock)
+    }
+
+    /// [`acquire_rolling`](Self::acquire_rolling) at the reading `now`, when the call is
+    /// not in the bucket last found, or that bucket's count changed under it. Should the
+    /// generation be over, the general case reads `clock` afresh.
+    #[inline(never)]
+    fn acquire_rolling_at(
+        &self,
+        word: Word,
+        now: u64,
+        clock: impl FnMut() -> u64,
+    ) -> Result<Admission, Rejection> {
+        let generation = word.generation();
         if let Shape::Rolling(rolling) = &self.shape
             && let Read::At(stamp) = self.state.stamp_of(word)
         {
-            let generation = word.generation();
             let current = || self.generation() == generation;
-            let serial = self.serial(rolling, stamp, clock());
+            let serial = self.serial(rolling, stamp, now);
             if let Some(bucket) = rolling.add(serial, BUCKET_REQUESTS, current) {
                 return Ok(Admission::new(generation, State::Closed, bucket, false));
             }
@@ -1179,6 +1216,35 @@ mod tests {
         for window in [Window::Fixed { interval: None }, calls, rolling, interval] {
             assert_eq!(of(b().window(window).slow_call(slow)), 0, "timed calls");
         }
+    }
+
+    #[test]
+    fn a_rolling_admission_counts_in_its_own_bucket_whichever_was_found_last() {
+        // 2 buckets of 1 000 ns.
+        let m = machine(Builder::new("unit-rolling-guess").window(Window::Rolling {
+            length: Duration::from_micros(2),
+            buckets: 2,
+        }));
+        let requests = |now| m.counts(m.view(), now).requests;
+        // Bucket 1 is found first; an admission whose clock lags, in bucket 0, comes next.
+        m.acquire(|| EPOCH + 1_500).unwrap();
+        m.acquire(|| EPOCH + 500).unwrap();
+        assert_eq!(
+            requests(EPOCH + 500),
+            1,
+            "bucket 0 holds the lagging admission"
+        );
+        assert_eq!(requests(EPOCH + 1_500), 2);
+        // The bucket's bounds: its last nanosecond is in it, the next one is not.
+        m.acquire(|| EPOCH + 1_999).unwrap();
+        assert_eq!(requests(EPOCH + 1_999), 3);
+        m.acquire(|| EPOCH + 2_000).unwrap();
+        assert_eq!(
+            requests(EPOCH + 2_000),
+            3,
+            "bucket 1's two and bucket 2's one"
+        );
+        assert_eq!(requests(EPOCH + 3_000), 1, "bucket 2's one");
     }
 
     /// The fleet's counts trip a closed breaker only; any other stays as it is.

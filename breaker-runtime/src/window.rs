@@ -195,6 +195,12 @@ impl Rolling {
         }
     }
 
+    /// The offset of the bucket last looked up, a guess to be checked.
+    #[inline]
+    pub(crate) fn guess(&self) -> u64 {
+        self.hint.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The number of buckets.
     pub(crate) fn len(&self) -> u64 {
         self.buckets
@@ -248,6 +254,27 @@ impl Rolling {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// The requests cell of bucket `serial`'s slot, and the word it holds now, for
+    /// [`count_request`](Self::count_request).
+    #[inline(always)]
+    pub(crate) fn requests_cell(&self, serial: u64) -> (&AtomicU64, u64) {
+        let cell = self.cell(serial, BUCKET_REQUESTS);
+        (cell, cell.load(Ordering::Acquire))
+    }
+
+    /// Adds one request to bucket `serial` in one attempt, if `cell` (its requests cell)
+    /// holds `seen` and `seen` counts for that bucket: whether it did.
+    /// [`add`](Self::add) covers every other case.
+    #[inline(always)]
+    pub(crate) fn count_request(cell: &AtomicU64, seen: u64, serial: u64) -> bool {
+        let (tag, value) = bucket_unpack(seen);
+        serial_distance(serial, tag) == 0
+            && value < u64::from(u32::MAX)
+            && cell
+                .compare_exchange(seen, seen + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     /// Takes one request of bucket `serial` back (a cancelled call), if the slot still
@@ -431,6 +458,29 @@ impl Ring {
 mod tests {
     use super::*;
     use crate::counts::REQUESTS;
+
+    #[test]
+    fn a_request_counts_in_one_attempt_only_in_its_own_bucket_below_the_cap() {
+        // 2 buckets in 2 slots: serials 5 and 7 share slot 1.
+        let r = Rolling::new(2);
+        assert_eq!(r.add(5, BUCKET_REQUESTS, || true), Some(5));
+        let requests =
+            |r: &Rolling| bucket_unpack(r.slots[1][BUCKET_REQUESTS].load(Ordering::Relaxed));
+        let (cell, seen) = r.requests_cell(5);
+        assert_eq!(bucket_unpack(seen), (5, 1));
+        assert!(Rolling::count_request(cell, seen, 5));
+        assert_eq!(requests(&r), (5, 2));
+        // The cell changed since it was seen: no count, the general case takes over.
+        assert!(!Rolling::count_request(cell, seen, 5));
+        // Another bucket's slot, or a count at its cap, is left as it is.
+        let (cell, seen) = r.requests_cell(7);
+        assert!(!Rolling::count_request(cell, seen, 7));
+        assert_eq!(requests(&r), (5, 2));
+        r.slots[1][BUCKET_REQUESTS].store(bucket_pack(5, u64::from(u32::MAX)), Ordering::Relaxed);
+        let (cell, seen) = r.requests_cell(5);
+        assert!(!Rolling::count_request(cell, seen, 5));
+        assert_eq!(requests(&r), (5, u64::from(u32::MAX)));
+    }
 
     #[test]
     fn a_rolling_window_sums_the_last_buckets_only() {
