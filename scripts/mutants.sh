@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
-files=(machine.rs window.rs state.rs counts.rs permit.rs call.rs policy.rs control.rs settings.rs)
+files=(machine.rs window.rs state.rs clock.rs counts.rs permit.rs call.rs policy.rs control.rs settings.rs)
 args=()
 for f in "${files[@]}"; do args+=(--file "breaker-runtime/src/$f"); done
 exec cargo mutants -p breaker-runtime "${args[@]}" --jobs "${MUTANTS_JOBS:-1}" "$@"
