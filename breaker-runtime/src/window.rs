@@ -183,7 +183,7 @@ impl Rolling {
     /// check; only a call in another bucket divides.
     #[inline]
     pub(crate) fn offset(&self, elapsed: u64, width: u64) -> u64 {
-        let guess = self.hint.load(std::sync::atomic::Ordering::Relaxed);
+        let guess = self.guess();
         match elapsed.checked_sub(guess.saturating_mul(width)) {
             Some(into) if into < width => guess,
             _ => {
